@@ -1,0 +1,228 @@
+//! The `b24lite` command line. Scripts rely on these interfaces: keep flags and output stable.
+//!
+//! Exit codes: 0 success, 1 the thing asked for does not exist, 2 an error (bad arguments, a
+//! database that cannot be opened), as ripgrep does.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use b24lite_store::portal::{self, NewUser};
+use b24lite_store::{Store, webhooks};
+use clap::{Parser, Subcommand};
+
+use crate::clock::Clock;
+use crate::config::{DEFAULT_LISTEN, ServeConfig, StoreArgs};
+use crate::serve::Server;
+use crate::telemetry;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "b24lite",
+    version,
+    about = "A local Bitrix24 portal: CRM contact user fields, their events and webhooks"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the portal.
+    Serve(Box<ServeConfig>),
+    /// Manage portal users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage incoming webhooks (`/rest/{user_id}/{token}/`).
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; prints its id.
+    Add {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, default_value = "")]
+        name: String,
+        #[arg(long, default_value = "")]
+        last_name: String,
+        #[arg(long, default_value = "")]
+        email: String,
+        /// Make the user a portal administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List users: id, admin flag, name.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Add an incoming webhook; prints its URL alone on stdout.
+    Add {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The user the webhook acts as.
+        #[arg(long)]
+        user: i64,
+        /// Scopes, comma-separated (e.g. crm,user).
+        #[arg(long, value_delimiter = ',', required = true)]
+        scope: Vec<String>,
+        #[arg(long, default_value = "")]
+        title: String,
+        /// Expiry as Unix seconds; calls after it fail with INVALID_CREDENTIALS.
+        #[arg(long)]
+        expires_at: Option<i64>,
+    },
+    /// List webhooks: id, user, scopes, expiry, URL.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Delete a webhook by id.
+    Delete {
+        #[command(flatten)]
+        store: StoreArgs,
+        id: i64,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    crate::http::tls::install_crypto_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("b24lite: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("b24lite: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(config) => serve(*config).await,
+        Command::User(command) => user(command).await,
+        Command::Webhook(command) => webhook(command).await,
+    }
+}
+
+async fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
+    telemetry::init(config.log_format);
+    let server = Server::bind(config, Clock::default()).await?;
+    server.announce(&mut std::io::stdout())?;
+    server.run().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Opens the store for a management command, creating the data folder and the portal if the
+/// server has never run there.
+pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data folder {}", args.data_dir.display()))?;
+    let store = Store::open(&args.url())
+        .await
+        .context("opening the database")?;
+    let now = Clock::default().now();
+    let mut conn = store.pool().acquire().await?;
+    portal::ensure_portal(&mut conn, &format!("http://{DEFAULT_LISTEN}"), now).await?;
+    portal::ensure_admin(&mut conn, now).await?;
+    Ok(store)
+}
+
+async fn user(command: UserCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        UserCommand::Add {
+            store,
+            name,
+            last_name,
+            email,
+            admin,
+        } => {
+            let store = open_store(&store).await?;
+            let mut conn = store.pool().acquire().await?;
+            let new = NewUser {
+                name,
+                last_name,
+                email,
+                is_admin: admin,
+            };
+            let user = portal::create_user(&mut conn, &new, Clock::default().now()).await?;
+            println!("{}", user.id);
+        }
+        UserCommand::List { store } => {
+            let store = open_store(&store).await?;
+            let mut conn = store.pool().acquire().await?;
+            for user in portal::list_users(&mut conn).await? {
+                let role = if user.is_admin { "admin" } else { "user" };
+                println!("{}\t{role}\t{} {}", user.id, user.name, user.last_name);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn webhook(command: WebhookCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        WebhookCommand::Add {
+            store,
+            user,
+            scope,
+            title,
+            expires_at,
+        } => {
+            let store = open_store(&store).await?;
+            let mut conn = store.pool().acquire().await?;
+            if portal::get_user(&mut conn, user).await?.is_none() {
+                eprintln!("b24lite: no user with id {user}");
+                return Ok(ExitCode::from(1));
+            }
+            let scopes = webhooks::parse_scopes(&scope.join(","));
+            let now = Clock::default().now();
+            let hook = webhooks::create(&mut conn, user, &scopes, &title, expires_at, now).await?;
+            let base_url = portal::get_portal(&mut conn).await?.base_url;
+            println!("{base_url}/rest/{}/{}/", hook.user_id, hook.token);
+        }
+        WebhookCommand::List { store } => {
+            let store = open_store(&store).await?;
+            let mut conn = store.pool().acquire().await?;
+            let base_url = portal::get_portal(&mut conn).await?.base_url;
+            for hook in webhooks::list(&mut conn).await? {
+                let expiry = hook
+                    .expires_at
+                    .map_or_else(|| "-".to_string(), |at| at.to_string());
+                let url = format!("{base_url}/rest/{}/{}/", hook.user_id, hook.token);
+                println!(
+                    "{}\t{}\t{}\t{expiry}\t{url}",
+                    hook.id,
+                    hook.user_id,
+                    hook.scopes.join(",")
+                );
+            }
+        }
+        WebhookCommand::Delete { store, id } => {
+            let store = open_store(&store).await?;
+            let mut conn = store.pool().acquire().await?;
+            if !webhooks::delete(&mut conn, id).await? {
+                eprintln!("b24lite: no webhook with id {id}");
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,161 @@
+//! Settings of a running server. Every flag has a `B24LITE_*` environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use chrono::FixedOffset;
+
+use crate::telemetry::LogFormat;
+
+/// The default port: unused by the usual services on a developer machine.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8424";
+
+/// Language set of a bitrix24.com portal, in the order its label maps show them (decision 16).
+pub const DEFAULT_LANGUAGES: &str = "ar,br,en,fr,id,it,ja,la,ms,pl,de,sc,tc,th,tr,vn";
+
+/// Bodies larger than this are refused with `413` and an `INVALID_REQUEST` envelope.
+pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Where the store lives: shared by `serve` and every command that reads or writes data.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// Data folder: holds the SQLite database, the generated TLS certificate and uploaded files.
+    #[arg(long = "data", env = "B24LITE_DATA", default_value = "b24lite-data")]
+    pub data_dir: PathBuf,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB. Default: SQLite in the data folder.
+    #[arg(long, env = "B24LITE_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl StoreArgs {
+    /// The database URL, defaulting to `b24lite.db` inside the data folder.
+    pub fn url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("b24lite.db").display()),
+        }
+    }
+}
+
+/// `b24lite serve` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeConfig {
+    /// Address to listen on; port 0 picks a free port (the bound address is printed).
+    #[arg(long, env = "B24LITE_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Public base URL of the portal (`https://b24.example.com`), used for `client_endpoint` and
+    /// the portal domain. Default: the listening address.
+    #[arg(long, env = "B24LITE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Log format on stderr.
+    #[arg(long, env = "B24LITE_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Serve HTTPS. Without --tls-cert/--tls-key a self-signed certificate is generated in the
+    /// data folder and its path printed (trust it with REQUESTS_CA_BUNDLE / NODE_EXTRA_CA_CERTS).
+    #[arg(long, env = "B24LITE_TLS")]
+    pub tls: bool,
+    /// PEM certificate chain to serve with --tls.
+    #[arg(long, env = "B24LITE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key to serve with --tls.
+    #[arg(long, env = "B24LITE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Refuse plain-HTTP REST calls with 401 INVALID_REQUEST "Https required.", as the cloud does.
+    #[arg(long, env = "B24LITE_REQUIRE_HTTPS")]
+    pub require_https: bool,
+    /// Request-rate limit: `off` (default), `standard` (drain 2/s, block above 50),
+    /// `enterprise` (5/s, 250) or `DRAIN:LIMIT`.
+    #[arg(long, env = "B24LITE_RATE_LIMIT", default_value = "off")]
+    pub rate_limit: RateLimit,
+    /// Per-method operating-time budget in seconds over 10 minutes (429 OPERATION_TIME_LIMIT when
+    /// exceeded). Off when absent.
+    #[arg(long, env = "B24LITE_OPERATING_LIMIT")]
+    pub operating_limit: Option<f64>,
+    /// The portal's UTC offset, used in `time.date_*`, `server.time` and dates of values.
+    #[arg(long, env = "B24LITE_UTC_OFFSET", default_value = "+00:00")]
+    pub utc_offset: FixedOffset,
+    /// The portal's languages, in label-map order.
+    #[arg(long, env = "B24LITE_LANGUAGES", default_value = DEFAULT_LANGUAGES, value_delimiter = ',')]
+    pub languages: Vec<String>,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "B24LITE_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
+    pub body_limit: usize,
+    /// Key that protects the admin API (`Authorization: Bearer KEY`). Generated and stored in the
+    /// data folder when absent.
+    #[arg(long, env = "B24LITE_ADMIN_KEY")]
+    pub admin_key: Option<String>,
+    /// Let the admin API move the server clock forward (for tests of expiry and retries).
+    #[arg(long, env = "B24LITE_ALLOW_CLOCK_CONTROL")]
+    pub allow_clock_control: bool,
+}
+
+/// The leaky-bucket request-rate limit of `rest-protocol.md` §10.2.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RateLimit {
+    Off,
+    /// The counter drains `drain` per second; a request that finds it above `limit` is refused.
+    Bucket {
+        drain: f64,
+        limit: f64,
+    },
+}
+
+impl FromStr for RateLimit {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(RateLimit::Off),
+            "standard" => Ok(RateLimit::Bucket {
+                drain: 2.0,
+                limit: 50.0,
+            }),
+            "enterprise" => Ok(RateLimit::Bucket {
+                drain: 5.0,
+                limit: 250.0,
+            }),
+            custom => {
+                let (drain, limit) = custom.split_once(':').ok_or_else(|| {
+                    format!("'{custom}': expected off, standard, enterprise or DRAIN:LIMIT")
+                })?;
+                let drain: f64 = drain
+                    .parse()
+                    .map_err(|_| format!("bad drain rate '{drain}'"))?;
+                let limit: f64 = limit.parse().map_err(|_| format!("bad limit '{limit}'"))?;
+                if drain <= 0.0 || limit < 0.0 {
+                    return Err("the drain rate must be positive and the limit not negative".into());
+                }
+                Ok(RateLimit::Bucket { drain, limit })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_presets() {
+        assert_eq!("off".parse::<RateLimit>(), Ok(RateLimit::Off));
+        assert_eq!(
+            "standard".parse(),
+            Ok(RateLimit::Bucket {
+                drain: 2.0,
+                limit: 50.0
+            })
+        );
+        assert_eq!(
+            "5:250".parse(),
+            Ok(RateLimit::Bucket {
+                drain: 5.0,
+                limit: 250.0
+            })
+        );
+        assert!("fast".parse::<RateLimit>().is_err());
+        assert!("0:10".parse::<RateLimit>().is_err());
+    }
+}

@@ -1,0 +1,280 @@
+//! `/rest/...`: turns an HTTP request into a call of the REST protocol and the answer back.
+//!
+//! URL forms (`rest-protocol.md` §3): `/rest/{method}` (OAuth, token in `auth` or a Bearer
+//! header) and `/rest/{user_id}/{token}/{method}` (incoming webhook); the method may end in
+//! `.json`, and a trailing slash is accepted. Parameters come from the query string and from the
+//! body (form, multipart or JSON), the body winning on a clash (decision 4).
+
+use std::sync::Arc;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::Response;
+use b24lite_core::RestError;
+use b24lite_core::params::{self, Params, as_php_string};
+use serde_json::Value;
+use tracing::Instrument;
+
+use crate::http::json::respond;
+use crate::rest::auth::{self, Route};
+use crate::rest::context::RequestInfo;
+use crate::rest::envelope::{Timing, success_body, time_block};
+use crate::rest::{CallContext, MethodOutput};
+use crate::state::AppState;
+
+/// The parsed target of a REST URL.
+#[derive(Debug, PartialEq, Eq)]
+struct Target {
+    route: Route,
+    method: String,
+}
+
+pub async fn handle(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    request: Request,
+) -> Response {
+    let started = state.clock.now_f64();
+    let target = parse_path(&path);
+    let method_name = target
+        .as_ref()
+        .map_or("", |t| t.method.as_str())
+        .to_string();
+    let span = tracing::info_span!("rest", method = %method_name, user = tracing::field::Empty);
+    async move {
+        let outcome = match target {
+            Some(target) => call(&state, target, request, started).await,
+            None => Err(RestError::method_not_found()),
+        };
+        let response = match outcome {
+            Ok(body) => respond(StatusCode::OK, &body),
+            Err(error) => error_response(&error),
+        };
+        let latency_ms = (state.clock.now_f64() - started) * 1000.0;
+        tracing::info!(status = response.status().as_u16(), latency_ms, "rest call");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+pub fn error_response(error: &RestError) -> Response {
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+    respond(status, &error.to_json())
+}
+
+/// Splits `{method}` or `{user_id}/{token}/{method}`, dropping a trailing slash and `.json`.
+fn parse_path(path: &str) -> Option<Target> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let (route, method) = match segments.as_slice() {
+        [method] => (Route::OAuth, *method),
+        [user_id, token, method] => (
+            Route::Webhook {
+                user_id: user_id.to_string(),
+                token: token.to_string(),
+            },
+            *method,
+        ),
+        _ => return None,
+    };
+    let method = method.strip_suffix(".json").unwrap_or(method);
+    if method.is_empty() {
+        return None;
+    }
+    Some(Target {
+        route,
+        method: method.to_string(),
+    })
+}
+
+async fn call(
+    state: &AppState,
+    target: Target,
+    request: Request,
+    started: f64,
+) -> Result<Value, RestError> {
+    if !matches!(*request.method(), Method::GET | Method::POST | Method::HEAD) {
+        return Err(RestError::new(
+            405,
+            "INVALID_REQUEST",
+            format!("HTTP method {} is not supported", request.method()),
+        ));
+    }
+    if state.config.require_https && !is_https(state, request.headers()) {
+        return Err(RestError::https_required());
+    }
+    let (query, body) = read_params(state, request).await?;
+    let access_token = [query.get("auth"), body.params.get("auth")]
+        .into_iter()
+        .flatten()
+        .find_map(as_php_string)
+        .or(body.bearer);
+    let mut params = query;
+    params::merge_over(&mut params, body.params);
+    params.remove("auth");
+
+    let caller = auth::authenticate(state, &target.route, access_token.as_deref()).await?;
+    tracing::Span::current().record("user", caller.user.id);
+    let limit_key = caller.limit_key();
+    state.limits.admit(&limit_key, started)?;
+    state
+        .limits
+        .check_operating(&limit_key, &target.method, started)?;
+
+    let ctx = CallContext {
+        state: state.clone(),
+        caller: Arc::new(caller),
+        request: Arc::new(RequestInfo {
+            request_id: b24lite_store::random::hex(16),
+            auth_connector: params
+                .get("auth_connector")
+                .and_then(as_php_string)
+                .filter(|c| !c.is_empty()),
+            in_batch: false,
+        }),
+    };
+    let output: MethodOutput = state.registry.call(ctx, &target.method, params).await?;
+
+    let finish = state.clock.now_f64();
+    state
+        .limits
+        .record_operating(&limit_key, &target.method, started, finish - started);
+    let operating = state.limits.operating(&limit_key, &target.method, finish);
+    let timing = Timing {
+        start: started,
+        finish,
+        operating: Some(operating),
+    };
+    Ok(success_body(
+        output,
+        time_block(&timing, state.config.utc_offset),
+    ))
+}
+
+fn is_https(state: &AppState, headers: &HeaderMap) -> bool {
+    state.config.tls
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
+}
+
+struct BodyParams {
+    params: Params,
+    bearer: Option<String>,
+}
+
+/// Decodes the query string and the body. Errors are Bitrix24-style: 413 for an oversized body,
+/// 400 `INVALID_REQUEST` for one that cannot be decoded.
+async fn read_params(
+    state: &AppState,
+    request: Request,
+) -> Result<(Params, BodyParams), RestError> {
+    let malformed =
+        |e: params::ParamsError| RestError::invalid_request(format!("Malformed request: {e}"));
+    let query =
+        params::parse_form(request.uri().query().unwrap_or("").as_bytes()).map_err(malformed)?;
+    let headers = request.headers().clone();
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|token| token.trim().to_string());
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+
+    let limit = state.config.body_limit;
+    let params = if content_type.starts_with("multipart/form-data") {
+        read_multipart(request, limit).await?
+    } else {
+        let bytes = read_body(request.into_body(), limit).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            Params::new()
+        } else if content_type.contains("json") {
+            parse_json_body(&bytes)?
+        } else {
+            params::parse_form(&bytes).map_err(malformed)?
+        }
+    };
+    Ok((query, BodyParams { params, bearer }))
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, RestError> {
+    to_bytes(body, limit).await.map_err(|_| {
+        RestError::new(
+            413,
+            "INVALID_REQUEST",
+            format!("Request body is larger than {limit} bytes"),
+        )
+    })
+}
+
+fn parse_json_body(bytes: &[u8]) -> Result<Params, RestError> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Array(items)) if items.is_empty() => Ok(Params::new()),
+        Ok(_) => Err(RestError::invalid_request(
+            "Malformed request: the JSON body must be an object",
+        )),
+        Err(error) => Err(RestError::invalid_request(format!(
+            "Malformed request: invalid JSON ({error})"
+        ))),
+    }
+}
+
+/// `multipart/form-data`: every text part is a form pair with a PHP-style name.
+async fn read_multipart(request: Request, limit: usize) -> Result<Params, RestError> {
+    use axum::extract::FromRequest;
+    let bad =
+        |e: &dyn std::fmt::Display| RestError::invalid_request(format!("Malformed request: {e}"));
+    let request = request.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
+    let mut multipart = axum::extract::Multipart::from_request(request, &())
+        .await
+        .map_err(|e| bad(&e))?;
+    let mut pairs = Vec::new();
+    while let Some(field) = multipart.next_field().await.map_err(|e| bad(&e))? {
+        let name = field.name().unwrap_or_default().to_string();
+        let value = field.text().await.map_err(|e| bad(&e))?;
+        pairs.push((name, value));
+    }
+    let encoded = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    params::parse_form(encoded.as_bytes()).map_err(|e| bad(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_forms() {
+        let oauth = parse_path("user.current.json").unwrap();
+        assert_eq!(
+            oauth,
+            Target {
+                route: Route::OAuth,
+                method: "user.current".into()
+            }
+        );
+        let hook = parse_path("1/abc/crm.contact.userfield.list/").unwrap();
+        assert_eq!(
+            hook.route,
+            Route::Webhook {
+                user_id: "1".into(),
+                token: "abc".into()
+            }
+        );
+        assert_eq!(hook.method, "crm.contact.userfield.list");
+        assert_eq!(parse_path("1/abc/"), None);
+        assert_eq!(parse_path("a/b/c/d"), None);
+        assert_eq!(parse_path(""), None);
+    }
+}

@@ -1,0 +1,20 @@
+//! REST methods, one module per family. Each module's `register` adds its methods to the table.
+
+pub mod common;
+
+use crate::rest::Registry;
+use crate::rest::registry::{AuthRule, MethodSpec};
+
+/// The full method table of the portal.
+pub fn registry() -> Registry {
+    let mut registry = Registry::default();
+    registry.add(MethodSpec {
+        name: "batch",
+        scope: "basic",
+        auth: AuthRule::Any,
+        batchable: false,
+        handler: |ctx, params| Box::pin(crate::rest::batch::run(ctx, params)),
+    });
+    common::register(&mut registry);
+    registry
+}

@@ -1,0 +1,96 @@
+//! Who is calling, and what one call may see of the server.
+
+use std::sync::Arc;
+
+use b24lite_store::portal::User;
+
+use crate::state::AppState;
+
+/// The credential a call was authenticated with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// `/rest/{user_id}/{token}/...`.
+    Webhook {
+        webhook_id: i64,
+        scopes: Vec<String>,
+    },
+    /// `/rest/...?auth=ACCESS_TOKEN` from an installed application.
+    App {
+        app_id: i64,
+        client_id: String,
+        scopes: Vec<String>,
+    },
+}
+
+/// The authenticated caller of one request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: User,
+    pub credential: Credential,
+}
+
+impl Caller {
+    pub fn is_app(&self) -> bool {
+        matches!(self.credential, Credential::App { .. })
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.user.is_admin
+    }
+
+    pub fn scopes(&self) -> &[String] {
+        match &self.credential {
+            Credential::Webhook { scopes, .. } | Credential::App { scopes, .. } => scopes,
+        }
+    }
+
+    /// `basic` is granted to everyone; `user_brief`/`user_basic` are covered by `user`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        scope == "basic"
+            || self.scopes().iter().any(|s| {
+                s == scope || (s == "user" && matches!(scope, "user_brief" | "user_basic"))
+            })
+    }
+
+    /// The key the rate limiter and operating-time accounting count under.
+    pub fn limit_key(&self) -> String {
+        match &self.credential {
+            Credential::Webhook { webhook_id, .. } => format!("webhook:{webhook_id}"),
+            Credential::App { app_id, .. } => format!("app:{app_id}"),
+        }
+    }
+}
+
+/// Facts about the HTTP request behind a call, shared by all sub-calls of a `batch`.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    /// Unique per HTTP request: identical event deliveries within one request collapse into one
+    /// (decision 23), a `batch` counting as one request.
+    pub request_id: String,
+    /// `auth_connector` of the request, used to keep an app's own changes out of its offline
+    /// queue.
+    pub auth_connector: Option<String>,
+    /// Whether the call runs inside `batch`.
+    pub in_batch: bool,
+}
+
+/// Everything a method handler gets besides its parameters. Cheap to clone.
+#[derive(Clone)]
+pub struct CallContext {
+    pub state: AppState,
+    pub caller: Arc<Caller>,
+    pub request: Arc<RequestInfo>,
+}
+
+impl CallContext {
+    /// The same caller and request, marked as running inside `batch`.
+    pub fn for_batch_item(&self) -> CallContext {
+        let mut request = (*self.request).clone();
+        request.in_batch = true;
+        CallContext {
+            state: self.state.clone(),
+            caller: self.caller.clone(),
+            request: Arc::new(request),
+        }
+    }
+}

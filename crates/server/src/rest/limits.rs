@@ -1,0 +1,172 @@
+//! Request-rate and operating-time limits (`rest-protocol.md` §10.2-10.3, decision 10).
+//!
+//! - Rate: a leaky bucket per credential (webhook or application) on this portal. Each request
+//!   (a whole `batch` counts once) adds 1; the counter drains at a fixed rate; a request that
+//!   would push it above the limit gets 503 `QUERY_LIMIT_EXCEEDED` and adds nothing.
+//! - Operating time: per (method, credential), the execution seconds of the last 10 minutes in
+//!   one-minute buckets, each living 10 minutes from its first call. When the sum already exceeds
+//!   the budget, the call gets 429 `OPERATION_TIME_LIMIT`; the call that crosses it completes.
+//!
+//! Both live in this process's memory.
+// FIXME(#6): instances sharing a PostgreSQL database each keep their own buckets.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use b24lite_core::RestError;
+
+use crate::config::RateLimit;
+
+const OPERATING_WINDOW: f64 = 600.0;
+
+#[derive(Debug)]
+pub struct Limits {
+    rate: RateLimit,
+    operating_limit: Option<f64>,
+    buckets: Mutex<HashMap<String, Bucket>>,
+    operating: Mutex<HashMap<(String, String), Vec<MinuteBucket>>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    level: f64,
+    updated_at: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct MinuteBucket {
+    first_call_at: f64,
+    minute: i64,
+    seconds: f64,
+}
+
+impl Limits {
+    pub fn new(rate: RateLimit, operating_limit: Option<f64>) -> Self {
+        Limits {
+            rate,
+            operating_limit,
+            buckets: Mutex::default(),
+            operating: Mutex::default(),
+        }
+    }
+
+    /// Admits or refuses one request of `key` at time `now` (float seconds).
+    pub fn admit(&self, key: &str, now: f64) -> Result<(), RestError> {
+        let RateLimit::Bucket { drain, limit } = self.rate else {
+            return Ok(());
+        };
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let bucket = buckets.entry(key.to_string()).or_insert(Bucket {
+            level: 0.0,
+            updated_at: now,
+        });
+        let drained = (bucket.level - (now - bucket.updated_at).max(0.0) * drain).max(0.0);
+        bucket.updated_at = now;
+        bucket.level = drained;
+        if drained + 1.0 > limit {
+            return Err(RestError::query_limit_exceeded());
+        }
+        bucket.level += 1.0;
+        Ok(())
+    }
+
+    /// Refuses a call whose method budget is already exceeded.
+    pub fn check_operating(&self, key: &str, method: &str, now: f64) -> Result<(), RestError> {
+        let Some(limit) = self.operating_limit else {
+            return Ok(());
+        };
+        let (operating, _) = self.operating(key, method, now);
+        if operating > limit {
+            return Err(RestError::operation_time_limit());
+        }
+        Ok(())
+    }
+
+    /// Records `seconds` of execution of `method` by `key`, started at `started_at`.
+    pub fn record_operating(&self, key: &str, method: &str, started_at: f64, seconds: f64) {
+        let mut all = self.operating.lock().unwrap_or_else(|e| e.into_inner());
+        let buckets = all
+            .entry((key.to_string(), method.to_lowercase()))
+            .or_default();
+        buckets.retain(|b| b.first_call_at + OPERATING_WINDOW > started_at);
+        let minute = (started_at / 60.0).floor() as i64;
+        match buckets.last_mut() {
+            Some(last) if last.minute == minute => last.seconds += seconds,
+            _ => buckets.push(MinuteBucket {
+                first_call_at: started_at,
+                minute,
+                seconds,
+            }),
+        }
+    }
+
+    /// `(operating, operating_reset_at)` for the `time` block.
+    pub fn operating(&self, key: &str, method: &str, now: f64) -> (f64, i64) {
+        let mut all = self.operating.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(buckets) = all.get_mut(&(key.to_string(), method.to_lowercase())) else {
+            return (0.0, (now + OPERATING_WINDOW).floor() as i64);
+        };
+        buckets.retain(|b| b.first_call_at + OPERATING_WINDOW > now);
+        let sum = buckets.iter().map(|b| b.seconds).sum();
+        let reset_at = buckets.first().map_or(now, |b| b.first_call_at) + OPERATING_WINDOW;
+        (sum, reset_at.floor() as i64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_blocks_above_the_limit_and_drains() {
+        let limits = Limits::new(
+            RateLimit::Bucket {
+                drain: 2.0,
+                limit: 50.0,
+            },
+            None,
+        );
+        for _ in 0..50 {
+            limits.admit("k", 100.0).unwrap();
+        }
+        assert_eq!(
+            limits.admit("k", 100.0).unwrap_err().code,
+            "QUERY_LIMIT_EXCEEDED"
+        );
+        // Refused requests add nothing: one second later two places are free again.
+        limits.admit("k", 101.0).unwrap();
+        limits.admit("k", 101.0).unwrap();
+        assert!(limits.admit("k", 101.0).is_err());
+        // Another credential has its own bucket.
+        limits.admit("other", 101.0).unwrap();
+    }
+
+    #[test]
+    fn off_admits_everything() {
+        let limits = Limits::new(RateLimit::Off, None);
+        for _ in 0..1000 {
+            limits.admit("k", 1.0).unwrap();
+        }
+    }
+
+    #[test]
+    fn operating_time_follows_the_documented_example() {
+        // Limit 480 s, calls of 20 s: after 25 calls (500 s) the next one is refused; when the
+        // oldest bucket expires the method is open again.
+        let limits = Limits::new(RateLimit::Off, Some(480.0));
+        for i in 0..25 {
+            let at = 1000.0 + f64::from(i) * 20.0;
+            limits.check_operating("k", "crm.x", at).unwrap();
+            limits.record_operating("k", "crm.x", at, 20.0);
+        }
+        let err = limits.check_operating("k", "crm.x", 1500.0).unwrap_err();
+        assert_eq!(
+            (err.status, err.code.as_str()),
+            (429, "OPERATION_TIME_LIMIT")
+        );
+        assert!(limits.check_operating("k", "other.method", 1500.0).is_ok());
+        let (operating, reset_at) = limits.operating("k", "crm.x", 1500.0);
+        assert_eq!((operating, reset_at), (500.0, 1600));
+        assert!(limits.check_operating("k", "crm.x", 1600.0).is_ok());
+    }
+}

@@ -1,0 +1,183 @@
+//! `b24lite serve`: open the store, prepare the portal, bind, print the addresses, run.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+
+use anyhow::Context;
+use b24lite_store::{Store, portal, random, webhooks};
+
+use crate::clock::Clock;
+use crate::config::ServeConfig;
+use crate::http;
+use crate::rest::limits::Limits;
+use crate::state::{AppState, Shared};
+
+/// Scopes of the administrator's default webhook printed at start-up.
+pub const DEFAULT_WEBHOOK_SCOPES: &[&str] = &["crm", "user"];
+
+/// A server that is bound and ready; [`Server::run`] serves until shutdown.
+pub struct Server {
+    pub state: AppState,
+    pub address: SocketAddr,
+    /// The administrator's default webhook URL.
+    pub webhook_url: String,
+    /// The certificate clients must trust, when serving HTTPS.
+    pub certificate: Option<std::path::PathBuf>,
+    listener: TcpListener,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+}
+
+impl Server {
+    /// Opens the store, binds the listener and prepares the portal; nothing is served yet.
+    pub async fn bind(config: ServeConfig, clock: Clock) -> anyhow::Result<Server> {
+        std::fs::create_dir_all(&config.store.data_dir)
+            .with_context(|| format!("creating data folder {}", config.store.data_dir.display()))?;
+        let store = Store::open(&config.store.url())
+            .await
+            .context("opening the database")?;
+
+        let listener = TcpListener::bind(config.listen)
+            .with_context(|| format!("binding {}", config.listen))?;
+        listener.set_nonblocking(true)?;
+        let address = listener.local_addr()?;
+        let scheme = if config.tls { "https" } else { "http" };
+        let base_url = match &config.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("{scheme}://{address}"),
+        };
+
+        let now = clock.now();
+        let mut conn = store.pool().acquire().await?;
+        let portal = portal::ensure_portal(&mut conn, &base_url, now).await?;
+        portal::set_address(&mut conn, &base_url).await?;
+        let portal = portal::Portal {
+            base_url: base_url.clone(),
+            domain: portal::domain_of(&base_url),
+            ..portal
+        };
+        portal::ensure_admin(&mut conn, now).await?;
+        let scopes: Vec<String> = DEFAULT_WEBHOOK_SCOPES
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let hook = webhooks::ensure_default(&mut conn, &scopes, now).await?;
+        drop(conn);
+
+        let (certificate, tls) = if config.tls {
+            let given = config.tls_cert.clone().zip(config.tls_key.clone());
+            let (cert, key) = http::tls::ensure_certificate(
+                &config.store.data_dir,
+                given,
+                std::slice::from_ref(&portal.domain),
+            )?;
+            let tls = http::tls::rustls_config(&cert, &key).await?;
+            (Some(cert), Some(tls))
+        } else {
+            (None, None)
+        };
+
+        let admin_key = match &config.admin_key {
+            Some(key) => key.clone(),
+            None => load_or_create_admin_key(&config.store.data_dir)?,
+        };
+        let limits = Limits::new(config.rate_limit, config.operating_limit);
+        let webhook_url = format!("{base_url}/rest/{}/{}/", hook.user_id, hook.token);
+        let state = AppState::new(Shared {
+            store,
+            config,
+            clock,
+            registry: crate::methods::registry(),
+            portal,
+            base_url,
+            limits,
+            admin_key,
+        });
+        Ok(Server {
+            state,
+            address,
+            webhook_url,
+            certificate,
+            listener,
+            tls,
+        })
+    }
+
+    /// Prints the lines scripts read: the bound address, the webhook URL, the certificate.
+    pub fn announce(&self, out: &mut impl Write) -> std::io::Result<()> {
+        writeln!(
+            out,
+            "b24lite {} listening on {}",
+            env!("CARGO_PKG_VERSION"),
+            self.state.base_url
+        )?;
+        writeln!(
+            out,
+            "portal: {} (member_id {})",
+            self.state.portal.domain, self.state.portal.member_id
+        )?;
+        writeln!(out, "webhook: {}", self.webhook_url)?;
+        if let Some(cert) = &self.certificate {
+            writeln!(out, "certificate: {}", cert.display())?;
+        }
+        out.flush()
+    }
+
+    /// Serves until Ctrl-C or SIGTERM.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let app = http::router(self.state.clone());
+        let handle = axum_server::Handle::new();
+        tokio::spawn(shutdown_on_signal(handle.clone()));
+        let service = app.into_make_service();
+        match self.tls {
+            Some(tls) => {
+                axum_server::from_tcp_rustls(self.listener, tls)?
+                    .handle(handle)
+                    .serve(service)
+                    .await?
+            }
+            None => {
+                axum_server::from_tcp(self.listener)?
+                    .handle(handle)
+                    .serve(service)
+                    .await?
+            }
+        }
+        self.state.store.close().await;
+        Ok(())
+    }
+}
+
+async fn shutdown_on_signal(handle: axum_server::Handle<SocketAddr>) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+    handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+}
+
+/// The admin API key kept in the data folder, created on first start.
+fn load_or_create_admin_key(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("admin.key");
+    if let Ok(key) = std::fs::read_to_string(&path) {
+        let key = key.trim().to_string();
+        if !key.is_empty() {
+            return Ok(key);
+        }
+    }
+    let key = random::token(40);
+    std::fs::write(&path, &key).with_context(|| format!("writing {}", path.display()))?;
+    Ok(key)
+}

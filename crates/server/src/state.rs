@@ -1,0 +1,53 @@
+//! State shared by every request of a running server.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use b24lite_store::Store;
+use b24lite_store::portal::Portal;
+
+use crate::clock::Clock;
+use crate::config::ServeConfig;
+use crate::rest::Registry;
+use crate::rest::limits::Limits;
+
+/// Cheap to clone; derefs to [`Shared`].
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub store: Store,
+    pub config: ServeConfig,
+    pub clock: Clock,
+    pub registry: Registry,
+    pub portal: Portal,
+    /// Scheme, host and port clients reach the portal at, without a trailing slash.
+    pub base_url: String,
+    pub limits: Limits,
+    /// Protects `/admin/...`.
+    pub admin_key: String,
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+
+    /// `https://{domain}/rest/`, as in `client_endpoint`.
+    pub fn client_endpoint(&self) -> String {
+        format!("{}/rest/", self.base_url)
+    }
+
+    /// The OAuth server's REST base, as in `server_endpoint`. b24lite is its own OAuth server.
+    pub fn server_endpoint(&self) -> String {
+        format!("{}/rest/", self.base_url)
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real `b24lite` binary on a loopback port, called over HTTP.
+//!
+//! Every test starts its own server on a fresh store: a SQLite file in a temporary folder, or,
+//! when `B24LITE_TEST_POSTGRES_URL` is set, a PostgreSQL database created for the test and
+//! dropped after it. `.ci/run` runs the suite once per store.
+
+mod protocol;
+// Helpers serve many test modules; each module uses only some of them.
+#[allow(dead_code)]
+mod utils;

@@ -1,0 +1,200 @@
+//! Test harness: start a real server, call it, decode its answers.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// A running `b24lite serve` with its own store. Killed (and its database dropped) on drop.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`
+    pub base_url: String,
+    /// The administrator's webhook URL, ending in `/`.
+    pub webhook_url: String,
+    pub data_dir: tempfile::TempDir,
+    pub database: TestDatabase,
+    _child: ChildGuard,
+    client: reqwest::Client,
+}
+
+/// Kills the server process however the test ends, panics included.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The store a test server runs on.
+pub enum TestDatabase {
+    Sqlite,
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    /// A fresh database: PostgreSQL when `B24LITE_TEST_POSTGRES_URL` is set, else SQLite.
+    pub fn create() -> TestDatabase {
+        let Ok(admin_url) = std::env::var("B24LITE_TEST_POSTGRES_URL") else {
+            return TestDatabase::Sqlite;
+        };
+        let name = format!("b24lite_test_{}", b24lite_store::random::token(12));
+        run_sql(&admin_url, &format!("CREATE DATABASE {name}"));
+        TestDatabase::Postgres { admin_url, name }
+    }
+
+    /// The `--database-url` to pass, if not the default SQLite file.
+    pub fn url(&self) -> Option<String> {
+        match self {
+            TestDatabase::Sqlite => None,
+            TestDatabase::Postgres { admin_url, name } => {
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(base, _)| base);
+                Some(format!("{base}/{name}"))
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { admin_url, name } = self {
+            run_sql(
+                admin_url,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            );
+        }
+    }
+}
+
+/// Runs one statement on its own runtime (usable from `Drop` and from async tests alike).
+fn run_sql(url: &str, sql: &str) {
+    let (url, sql) = (url.to_string(), sql.to_string());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&url)
+                .await
+                .expect("connect to PostgreSQL");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .expect("run statement");
+        });
+    })
+    .join()
+    .unwrap();
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::start_with(&[]).await
+    }
+
+    /// Starts a server with extra `serve` flags.
+    pub async fn start_with(args: &[&str]) -> TestServer {
+        let data_dir = tempfile::tempdir().unwrap();
+        let database = TestDatabase::create();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_b24lite"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data_dir.path());
+        if let Some(url) = database.url() {
+            command.args(["--database-url", &url]);
+        }
+        command
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        b24lite::http::tls::install_crypto_provider();
+        let mut child = ChildGuard(command.spawn().expect("start b24lite"));
+        let stdout = child.0.stdout.take().unwrap();
+        let (base_url, webhook_url) =
+            tokio::task::spawn_blocking(move || read_announcement(stdout))
+                .await
+                .unwrap();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap();
+        TestServer {
+            base_url,
+            webhook_url,
+            data_dir,
+            database,
+            _child: child,
+            client,
+        }
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Calls a method through the administrator's webhook with a JSON body.
+    pub async fn call(&self, method: &str, params: Value) -> (u16, Value) {
+        let url = format!("{}{method}", self.webhook_url);
+        let response = self.client.post(url).json(&params).send().await.unwrap();
+        decode(response).await
+    }
+
+    /// Calls any URL with GET.
+    pub async fn get(&self, url: &str) -> (u16, Value) {
+        decode(self.client.get(url).send().await.unwrap()).await
+    }
+
+    /// Runs a `b24lite` management command on this server's store; returns stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_b24lite"));
+        command.args(args).arg("--data").arg(self.data_dir.path());
+        if let Some(url) = self.database.url() {
+            command.args(["--database-url", &url]);
+        }
+        let output = command.output().expect("run b24lite");
+        assert!(
+            output.status.success(),
+            "b24lite {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+}
+
+pub async fn decode(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        panic!(
+            "not JSON (HTTP {status}): {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    });
+    (status, body)
+}
+
+/// Reads the start-up lines until the webhook URL is printed.
+fn read_announcement(stdout: std::process::ChildStdout) -> (String, String) {
+    let mut base_url = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("read b24lite output");
+        if let Some((_, url)) = line.split_once(" listening on ") {
+            base_url = Some(url.to_string());
+        }
+        if let Some(url) = line.strip_prefix("webhook: ") {
+            return (
+                base_url.expect("address printed before the webhook"),
+                url.to_string(),
+            );
+        }
+    }
+    panic!("b24lite exited before printing its webhook URL");
+}

@@ -1,0 +1,134 @@
+//! Connecting, migrating and opening transactions on either backend.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, ConnectOptions, Connection, Executor};
+
+use crate::migrations;
+
+/// A write transaction. Dropping it without `commit` rolls it back.
+pub type Tx = sqlx::Transaction<'static, Any>;
+
+/// Which SQL dialect the connected database speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// Failures of the storage layer. Callers turn these into `INTERNAL_SERVER_ERROR` unless a
+/// variant carries a meaning of its own.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("a row with the same unique key already exists")]
+    Conflict,
+    #[error("not found")]
+    NotFound,
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation to [`StoreError::Conflict`], other errors through.
+    pub fn from_write(error: sqlx::Error) -> StoreError {
+        match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+            _ => StoreError::Database(error),
+        }
+    }
+}
+
+/// The connection pool and the dialect behind it. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://PATH` or `postgres://...`), creating a SQLite file if needed,
+    /// and applies pending migrations.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        };
+        let options = AnyConnectOptions::from_str(&with_create_mode(url, dialect))?
+            .log_statements(tracing::log::LevelFilter::Trace)
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+
+        if dialect == Dialect::Sqlite {
+            // WAL is a property of the file: set it once, on a lone connection, before the pool
+            // opens others (switching modes needs an exclusive lock).
+            let mut conn = sqlx::AnyConnection::connect_with(&options).await?;
+            conn.execute("PRAGMA journal_mode = WAL").await?;
+            conn.close().await?;
+        }
+
+        let pool = pool_options(dialect).connect_with(options).await?;
+        migrations::migrator(dialect).run(&pool).await?;
+        Ok(Store { pool, dialect })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Opens a write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`)
+    /// so that a read-then-write transaction never fails on lock upgrade; the busy timeout then
+    /// queues writers, including a CLI process writing beside a running server.
+    pub async fn begin_write(&self) -> Result<Tx, StoreError> {
+        let tx = match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn with_create_mode(url: &str, dialect: Dialect) -> String {
+    if dialect == Dialect::Sqlite && !url.contains("mode=") && !url.contains(":memory:") {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}mode=rwc")
+    } else {
+        url.to_string()
+    }
+}
+
+fn pool_options(dialect: Dialect) -> AnyPoolOptions {
+    let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+    match dialect {
+        Dialect::Sqlite => options.max_connections(8).after_connect(|conn, _| {
+            Box::pin(async move {
+                // NORMAL is durable across process crashes in WAL mode; only a power loss can
+                // drop the last commits. busy_timeout queues writers instead of failing them.
+                conn.execute("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000")
+                    .await?;
+                Ok(())
+            })
+        }),
+        Dialect::Postgres => options.max_connections(16),
+    }
+}
+
+/// Seconds since the Unix epoch of the store's clock. Kept here so every module writes the same
+/// unit; callers pass the time in, so tests can move it.
+pub type UnixTime = i64;

@@ -1,0 +1,28 @@
+//! The only crate that speaks SQL.
+//!
+//! One code base serves both stores through sqlx's `Any` driver: SQLite (embedded, the default)
+//! and PostgreSQL (several instances sharing the work). Queries use `$1`-style placeholders,
+//! which both drivers accept; where the two dialects differ, [`Dialect`] picks the statement.
+//! Each backend has its own migration folder, embedded in [`migrations`]. Flags are 0/1
+//! integers (read them with [`flag`]), times are Unix seconds in integer columns, and JSON is
+//! stored as text.
+//!
+//! Modules by concern: [`portal`] (portal identity and users), [`webhooks`] (incoming webhooks).
+//!
+//! Invariants: every write that must be all-or-nothing runs in one [`Tx`] from
+//! [`Store::begin_write`]; no transaction is held open across network IO.
+
+mod db;
+pub mod migrations;
+pub mod portal;
+pub mod random;
+pub mod webhooks;
+
+/// Reads a 0/1 flag column. Flags are integers in both dialects because sqlx's `Any` driver
+/// cannot decode SQLite booleans.
+pub fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, sqlx::Error> {
+    use sqlx::Row;
+    Ok(row.try_get::<i64, _>(column)? != 0)
+}
+
+pub use db::{Dialect, Store, StoreError, Tx, UnixTime};

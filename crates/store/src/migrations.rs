@@ -1,0 +1,50 @@
+//! Schema migrations, embedded in the binary and applied at start-up.
+//!
+//! Each entry has a SQLite and a PostgreSQL script of the same version. Versions are grouped by
+//! area so parallel work never collides: 1xxx portal, 3xxx user fields and contacts, 4xxx events
+//! and deliveries, 5xxx applications and OAuth, 6xxx multi-instance coordination.
+
+use std::borrow::Cow;
+
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+use crate::Dialect;
+
+struct Script {
+    version: i64,
+    description: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const SCRIPTS: &[Script] = &[Script {
+    version: 1001,
+    description: "portal",
+    sqlite: include_str!("../migrations/sqlite/0001_portal.sql"),
+    postgres: include_str!("../migrations/postgres/0001_portal.sql"),
+}];
+
+/// The migrator for one dialect. On PostgreSQL sqlx takes an advisory lock while it runs, so
+/// instances that start together apply each script once.
+pub fn migrator(dialect: Dialect) -> Migrator {
+    let migrations: Vec<Migration> = SCRIPTS
+        .iter()
+        .map(|script| {
+            let sql = match dialect {
+                Dialect::Sqlite => script.sqlite,
+                Dialect::Postgres => script.postgres,
+            };
+            Migration::new(
+                script.version,
+                Cow::Borrowed(script.description),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    let mut migrator = Migrator::with_migrations(migrations);
+    migrator.set_locking(dialect == Dialect::Postgres);
+    migrator
+}

@@ -1,0 +1,151 @@
+//! Incoming webhooks: `/rest/{user_id}/{token}/{method}` credentials with a scope list.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use crate::{StoreError, UnixTime, random};
+
+/// Length of generated webhook codes. Bitrix24 shows 16 characters; more costs nothing and
+/// leaves no room for guessing.
+pub const TOKEN_LEN: usize = 24;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingWebhook {
+    pub id: i64,
+    pub user_id: i64,
+    pub token: String,
+    /// Scope codes as given at creation, e.g. `["crm", "user"]`.
+    pub scopes: Vec<String>,
+    pub title: String,
+    pub expires_at: Option<UnixTime>,
+    pub created_at: UnixTime,
+}
+
+impl IncomingWebhook {
+    pub fn is_expired(&self, now: UnixTime) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+/// Parses a comma- or space-separated scope list, dropping blanks and duplicates.
+pub fn parse_scopes(list: &str) -> Vec<String> {
+    let mut scopes: Vec<String> = Vec::new();
+    for scope in list
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let scope = scope.to_lowercase();
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    scopes
+}
+
+pub async fn create(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    scopes: &[String],
+    title: &str,
+    expires_at: Option<UnixTime>,
+    now: UnixTime,
+) -> Result<IncomingWebhook, StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO incoming_webhooks (user_id, token, scopes, title, expires_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(user_id)
+    .bind(random::token(TOKEN_LEN))
+    .bind(scopes.join(","))
+    .bind(title)
+    .bind(expires_at)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(StoreError::from_write)?;
+    get(conn, row.try_get("id")?)
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+const COLUMNS: &str = "id, user_id, token, scopes, title, expires_at, created_at";
+
+pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<IncomingWebhook>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM incoming_webhooks WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Every webhook of a user; the caller compares tokens in constant time.
+pub async fn list_for_user(
+    conn: &mut AnyConnection,
+    user_id: i64,
+) -> Result<Vec<IncomingWebhook>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM incoming_webhooks WHERE user_id = $1 ORDER BY id");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(user_id)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn list(conn: &mut AnyConnection) -> Result<Vec<IncomingWebhook>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM incoming_webhooks ORDER BY id");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Deletes a webhook; `false` when there was none with that id.
+pub async fn delete(conn: &mut AnyConnection, id: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM incoming_webhooks WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The administrator's default webhook, printed at start-up: the oldest webhook of user 1 titled
+/// `default`, created with `scopes` on first start so that a second start prints the same URL.
+pub async fn ensure_default(
+    conn: &mut AnyConnection,
+    scopes: &[String],
+    now: UnixTime,
+) -> Result<IncomingWebhook, StoreError> {
+    let existing = list_for_user(conn, 1).await?;
+    if let Some(hook) = existing.into_iter().find(|hook| hook.title == "default") {
+        return Ok(hook);
+    }
+    create(conn, 1, scopes, "default", None, now).await
+}
+
+fn from_row(row: &AnyRow) -> Result<IncomingWebhook, StoreError> {
+    let scopes: String = row.try_get("scopes")?;
+    Ok(IncomingWebhook {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        token: row.try_get("token")?,
+        scopes: parse_scopes(&scopes),
+        title: row.try_get("title")?,
+        expires_at: row.try_get("expires_at")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_lists() {
+        assert_eq!(
+            parse_scopes("crm, user,,CRM user_brief"),
+            ["crm", "user", "user_brief"]
+        );
+    }
+}
