@@ -92,6 +92,7 @@ impl Server {
             base_url,
             limits,
             admin_key,
+            outbox_signal: tokio::sync::Notify::new(),
         });
         Ok(Server {
             state,

@@ -26,6 +26,8 @@ pub struct Shared {
     pub limits: Limits,
     /// Protects `/admin/...`.
     pub admin_key: String,
+    /// Signalled after a transaction that recorded events commits.
+    pub outbox_signal: tokio::sync::Notify,
 }
 
 impl AppState {
@@ -36,6 +38,12 @@ impl AppState {
     /// `https://{domain}/rest/`, as in `client_endpoint`.
     pub fn client_endpoint(&self) -> String {
         format!("{}/rest/", self.base_url)
+    }
+
+    /// Tells the delivery engine that committed events wait in the outbox. Call it after the
+    /// commit, never before: workers must find the rows when they wake.
+    pub fn wake_dispatcher(&self) {
+        self.outbox_signal.notify_one();
     }
 
     /// The OAuth server's REST base, as in `server_endpoint`. b24lite is its own OAuth server.

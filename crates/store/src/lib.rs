@@ -7,12 +7,14 @@
 //! integers (read them with [`flag`]), times are Unix seconds in integer columns, and JSON is
 //! stored as text.
 //!
-//! Modules by concern: [`portal`] (portal identity and users), [`webhooks`] (incoming webhooks).
+//! Modules by concern: [`portal`] (portal identity and users), [`webhooks`] (incoming webhooks),
+//! [`events`] (the outbox).
 //!
 //! Invariants: every write that must be all-or-nothing runs in one [`Tx`] from
 //! [`Store::begin_write`]; no transaction is held open across network IO.
 
 mod db;
+pub mod events;
 pub mod migrations;
 pub mod portal;
 pub mod random;

@@ -18,12 +18,20 @@ struct Script {
     postgres: &'static str,
 }
 
-const SCRIPTS: &[Script] = &[Script {
-    version: 1001,
-    description: "portal",
-    sqlite: include_str!("../migrations/sqlite/0001_portal.sql"),
-    postgres: include_str!("../migrations/postgres/0001_portal.sql"),
-}];
+const SCRIPTS: &[Script] = &[
+    Script {
+        version: 1001,
+        description: "portal",
+        sqlite: include_str!("../migrations/sqlite/0001_portal.sql"),
+        postgres: include_str!("../migrations/postgres/0001_portal.sql"),
+    },
+    Script {
+        version: 4001,
+        description: "events",
+        sqlite: include_str!("../migrations/sqlite/0004_events.sql"),
+        postgres: include_str!("../migrations/postgres/0004_events.sql"),
+    },
+];
 
 /// The migrator for one dialect. On PostgreSQL sqlx takes an advisory lock while it runs, so
 /// instances that start together apply each script once.
