@@ -8,3 +8,5 @@ mod protocol;
 // Helpers serve many test modules; each module uses only some of them.
 #[allow(dead_code)]
 mod utils;
+mod delivery;
+mod receiver;
