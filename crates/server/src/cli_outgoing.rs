@@ -198,7 +198,9 @@ pub async fn deliveries(command: DeliveriesCommand) -> anyhow::Result<ExitCode> 
         ..DeliveryFilter::default()
     };
     for d in deliveries::list(&mut conn, &filter).await? {
-        let next = d.next_attempt_at.map_or("-".to_string(), |at| at.to_string());
+        let next = d
+            .next_attempt_at
+            .map_or("-".to_string(), |at| at.to_string());
         let error = d.last_error.as_deref().unwrap_or("-");
         println!(
             "{}\t{}\t{}\t{}\t{}\t{}\t{next}\t{error}",

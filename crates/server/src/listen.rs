@@ -56,7 +56,10 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("binding {}", args.listen))?;
     let url = format!("http://{}/", listener.local_addr()?);
     let events = if args.events.is_empty() {
-        b24lite_core::events::CATALOGUE.iter().map(|e| e.name.to_string()).collect()
+        b24lite_core::events::CATALOGUE
+            .iter()
+            .map(|e| e.name.to_string())
+            .collect()
     } else {
         args.events.clone()
     };
@@ -100,7 +103,10 @@ async fn receive(State(forward): State<Arc<Option<Forward>>>, body: Bytes) -> St
     match reply.status {
         Some(status) => StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
         None => {
-            eprintln!("b24lite listen: forwarding failed: {}", reply.error.unwrap_or("error"));
+            eprintln!(
+                "b24lite listen: forwarding failed: {}",
+                reply.error.unwrap_or("error")
+            );
             StatusCode::BAD_GATEWAY
         }
     }

@@ -210,9 +210,10 @@ async fn insert_attempt(conn: &mut AnyConnection, attempt: &Attempt) -> Result<(
 
 /// The earliest `next_attempt_at` of a pending delivery, to time the next wake-up.
 pub async fn next_due(conn: &mut AnyConnection) -> Result<Option<UnixTime>, StoreError> {
-    let row = sqlx::query("SELECT MIN(next_attempt_at) AS due FROM deliveries WHERE status = 'pending'")
-        .fetch_one(conn)
-        .await?;
+    let row =
+        sqlx::query("SELECT MIN(next_attempt_at) AS due FROM deliveries WHERE status = 'pending'")
+            .fetch_one(conn)
+            .await?;
     Ok(row.try_get("due")?)
 }
 

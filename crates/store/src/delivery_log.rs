@@ -117,7 +117,11 @@ pub async fn attempts(
 
 /// Makes one delivery due now with a fresh round of attempts; `false` when there is none, or
 /// when a worker holds it right now.
-pub async fn redeliver(conn: &mut AnyConnection, id: i64, now: UnixTime) -> Result<bool, StoreError> {
+pub async fn redeliver(
+    conn: &mut AnyConnection,
+    id: i64,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1,
                 last_error = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = $1

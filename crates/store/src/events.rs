@@ -105,7 +105,10 @@ pub struct EventFilter {
 }
 
 /// Events, oldest first.
-pub async fn list(conn: &mut AnyConnection, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
+pub async fn list(
+    conn: &mut AnyConnection,
+    filter: &EventFilter,
+) -> Result<Vec<Event>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, name, data, user_id, request_id, created_at FROM events
          WHERE ($1 IS NULL OR name = $1) AND created_at >= $2 AND id > $3

@@ -99,7 +99,9 @@ impl DeliveryClient {
 pub fn check_url(url: &str) -> Result<(), String> {
     match reqwest::Url::parse(url) {
         Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => Ok(()),
-        Ok(_) => Err(format!("'{url}': the handler URL must be http:// or https://")),
+        Ok(_) => Err(format!(
+            "'{url}': the handler URL must be http:// or https://"
+        )),
         Err(error) => Err(format!("'{url}': {error}")),
     }
 }
@@ -180,7 +182,8 @@ impl Resolve for PublicOnly {
                 .filter(|addr| !is_private(addr.ip()))
                 .collect();
             if found.is_empty() {
-                let error = std::io::Error::new(std::io::ErrorKind::PermissionDenied, REFUSED_MESSAGE);
+                let error =
+                    std::io::Error::new(std::io::ErrorKind::PermissionDenied, REFUSED_MESSAGE);
                 return Err(error.into());
             }
             Ok(Box::new(found.into_iter()) as Addrs)
@@ -230,7 +233,14 @@ mod tests {
 
     #[test]
     fn private_ranges() {
-        for ip in ["127.0.0.1", "10.1.2.3", "192.168.0.1", "169.254.1.1", "100.64.0.1", "::1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "::1",
+        ] {
             assert!(is_private(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["fe80::1", "fd00::1", "::ffff:10.0.0.1", "0.0.0.0"] {

@@ -22,7 +22,11 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn record_attempt(&self, success: bool, latency: Duration) {
-        let counter = if success { &self.succeeded } else { &self.failed };
+        let counter = if success {
+            &self.succeeded
+        } else {
+            &self.failed
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         let seconds = latency.as_secs_f64();
         for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
@@ -38,17 +42,38 @@ impl Metrics {
     /// The exposition text, given the store's counts.
     pub fn render(&self, events: &[(String, i64)], deliveries: &[(String, i64)]) -> String {
         let mut out = String::new();
-        family(&mut out, "b24lite_events_total", "counter", "Events recorded, by name.");
+        family(
+            &mut out,
+            "b24lite_events_total",
+            "counter",
+            "Events recorded, by name.",
+        );
         for (name, n) in events {
             let _ = writeln!(out, "b24lite_events_total{{event=\"{name}\"}} {n}");
         }
-        family(&mut out, "b24lite_deliveries", "gauge", "Deliveries in the store, by status.");
+        family(
+            &mut out,
+            "b24lite_deliveries",
+            "gauge",
+            "Deliveries in the store, by status.",
+        );
         for status in ["pending", "delivered", "failed", "dropped"] {
-            let n = deliveries.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
+            let n = deliveries
+                .iter()
+                .find(|(s, _)| s == status)
+                .map_or(0, |(_, n)| *n);
             let _ = writeln!(out, "b24lite_deliveries{{status=\"{status}\"}} {n}");
         }
-        let depth = deliveries.iter().find(|(s, _)| s == "pending").map_or(0, |(_, n)| *n);
-        family(&mut out, "b24lite_queue_depth", "gauge", "Deliveries waiting to be sent.");
+        let depth = deliveries
+            .iter()
+            .find(|(s, _)| s == "pending")
+            .map_or(0, |(_, n)| *n);
+        family(
+            &mut out,
+            "b24lite_queue_depth",
+            "gauge",
+            "Deliveries waiting to be sent.",
+        );
         let _ = writeln!(out, "b24lite_queue_depth {depth}");
         self.render_attempts(&mut out);
         out
@@ -59,10 +84,18 @@ impl Metrics {
         family(out, "b24lite_delivery_attempts_total", "counter", help);
         for (outcome, counter) in [("success", &self.succeeded), ("failure", &self.failed)] {
             let n = counter.load(Ordering::Relaxed);
-            let _ = writeln!(out, "b24lite_delivery_attempts_total{{outcome=\"{outcome}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "b24lite_delivery_attempts_total{{outcome=\"{outcome}\"}} {n}"
+            );
         }
         let name = "b24lite_delivery_attempt_duration_seconds";
-        family(out, name, "histogram", "Time from sending a delivery to its reply.");
+        family(
+            out,
+            name,
+            "histogram",
+            "Time from sending a delivery to its reply.",
+        );
         for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
             let n = bucket.load(Ordering::Relaxed);
             let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {n}");
@@ -94,7 +127,9 @@ mod tests {
         assert!(text.contains("b24lite_queue_depth 2\n"));
         assert!(text.contains("b24lite_deliveries{status=\"failed\"} 0\n"));
         assert!(text.contains("b24lite_delivery_attempts_total{outcome=\"failure\"} 1\n"));
-        assert!(text.contains("b24lite_delivery_attempt_duration_seconds_bucket{le=\"0.025\"} 1\n"));
+        assert!(
+            text.contains("b24lite_delivery_attempt_duration_seconds_bucket{le=\"0.025\"} 1\n")
+        );
         assert!(text.contains("b24lite_delivery_attempt_duration_seconds_count 2\n"));
     }
 }

@@ -108,7 +108,7 @@ impl Dispatcher {
             state: state.clone(),
         });
         let recorder = tokio::spawn(recorder::run(state.clone(), receiver));
-        let workers = (0..settings.delivery_workers.max(1))
+        let workers = (0..settings.delivery_workers)
             .map(|_| tokio::spawn(worker::run(engine.clone())))
             .collect();
         Ok(Dispatcher {
@@ -128,7 +128,12 @@ impl Dispatcher {
         }
         let _ = self.engine.groups.acquire_many(MAX_GROUPS as u32).await;
         let (done, flushed) = tokio::sync::oneshot::channel();
-        if self.engine.recorder.send(recorder::Msg::Flush(done)).is_ok() {
+        if self
+            .engine
+            .recorder
+            .send(recorder::Msg::Flush(done))
+            .is_ok()
+        {
             let _ = flushed.await;
         }
         drop(self.engine);

@@ -55,5 +55,8 @@ async fn write(state: &AppState, batch: &[Finished]) {
         tokio::time::sleep(pause).await;
         pause *= 2;
     }
-    tracing::error!(n = batch.len(), "delivery outcomes not recorded; leases will expire");
+    tracing::error!(
+        n = batch.len(),
+        "delivery outcomes not recorded; leases will expire"
+    );
 }

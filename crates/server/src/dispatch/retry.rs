@@ -97,7 +97,10 @@ mod tests {
     #[test]
     fn bitrix_counts_only_200_and_never_retries() {
         let r = reply(Some(200), None);
-        assert_eq!(decide(Policy::Bitrix, SCHEDULE, 1, &r, 0), Verdict::Delivered);
+        assert_eq!(
+            decide(Policy::Bitrix, SCHEDULE, 1, &r, 0),
+            Verdict::Delivered
+        );
         let r = reply(Some(202), None);
         assert_eq!(decide(Policy::Bitrix, SCHEDULE, 1, &r, 0), Verdict::Failed);
         assert_eq!(error_class(Policy::Bitrix, &r), Some(class::HTTP_STATUS));
@@ -108,7 +111,10 @@ mod tests {
     #[test]
     fn retry_follows_the_schedule_with_jitter() {
         let r = reply(Some(202), None);
-        assert_eq!(decide(Policy::Retry, SCHEDULE, 1, &r, 0), Verdict::Delivered);
+        assert_eq!(
+            decide(Policy::Retry, SCHEDULE, 1, &r, 0),
+            Verdict::Delivered
+        );
         let r = reply(None, Some(class::TIMEOUT));
         for _ in 0..50 {
             let Verdict::RetryAt(at) = decide(Policy::Retry, SCHEDULE, 2, &r, 1000) else {
@@ -123,7 +129,10 @@ mod tests {
     fn retry_after_is_bounded() {
         let mut r = reply(Some(503), None);
         r.retry_after = Some(120);
-        assert_eq!(decide(Policy::Retry, SCHEDULE, 1, &r, 0), Verdict::RetryAt(120));
+        assert_eq!(
+            decide(Policy::Retry, SCHEDULE, 1, &r, 0),
+            Verdict::RetryAt(120)
+        );
         r.retry_after = Some(10_000_000);
         assert_eq!(
             decide(Policy::Retry, SCHEDULE, 1, &r, 0),

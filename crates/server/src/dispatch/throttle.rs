@@ -79,7 +79,9 @@ impl Gates {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Gate>> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -128,13 +128,18 @@ async fn deliver(engine: &Engine, owner: &str, row: &Claimed) -> Finished {
     );
     let reply = engine.client.post_form(&target.url, body).await;
     let timed_out = reply.error == Some(class::TIMEOUT);
-    engine.gates.observe(subscriber(row), reply.latency, timed_out);
+    engine
+        .gates
+        .observe(subscriber(row), reply.latency, timed_out);
 
     let attempts_made = row.attempts + 1;
     let now = engine.state.clock.now();
     let verdict = retry::decide(target.policy, &engine.schedule, attempts_made, &reply, now);
     let success = verdict == Verdict::Delivered;
-    engine.state.delivery_metrics.record_attempt(success, reply.latency);
+    engine
+        .state
+        .delivery_metrics
+        .record_attempt(success, reply.latency);
     log_attempt(row, target.policy, &reply, verdict);
     outcome(owner, row, ts, target.policy, &reply, verdict)
 }
@@ -177,7 +182,12 @@ fn outcome(
 }
 
 fn dropped(owner: &str, row: &Claimed, reason: &str) -> Finished {
-    tracing::info!(delivery = row.id, handler = row.handler_id, reason, "delivery dropped");
+    tracing::info!(
+        delivery = row.id,
+        handler = row.handler_id,
+        reason,
+        "delivery dropped"
+    );
     Finished {
         delivery_id: row.id,
         owner: owner.to_string(),
@@ -191,7 +201,12 @@ fn dropped(owner: &str, row: &Claimed, reason: &str) -> Finished {
 fn log_attempt(row: &Claimed, policy: Policy, reply: &Reply, verdict: Verdict) {
     let latency_ms = reply.latency.as_millis() as u64;
     if verdict == Verdict::Delivered {
-        tracing::debug!(delivery = row.id, handler = row.handler_id, latency_ms, "delivered");
+        tracing::debug!(
+            delivery = row.id,
+            handler = row.handler_id,
+            latency_ms,
+            "delivered"
+        );
         return;
     }
     tracing::warn!(

@@ -31,19 +31,29 @@ use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
-        .route("/admin/outgoing-webhooks", get(list_webhooks).post(create_webhook))
+        .route(
+            "/admin/outgoing-webhooks",
+            get(list_webhooks).post(create_webhook),
+        )
         .route(
             "/admin/outgoing-webhooks/{id}",
             get(get_webhook).delete(delete_webhook),
         )
         .route("/admin/outgoing-webhooks/{id}/enable", post(enable_webhook))
-        .route("/admin/outgoing-webhooks/{id}/disable", post(disable_webhook))
+        .route(
+            "/admin/outgoing-webhooks/{id}/disable",
+            post(disable_webhook),
+        )
         .route("/admin/clock/advance", post(advance_clock))
         .merge(admin_log::router())
         .layer(middleware::from_fn_with_state(state, require_admin_key))
 }
 
-async fn require_admin_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn require_admin_key(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -53,7 +63,11 @@ async fn require_admin_key(State(state): State<AppState>, request: Request, next
     if bool::from(given.as_bytes().ct_eq(state.admin_key.as_bytes())) {
         next.run(request).await
     } else {
-        failure(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "admin key required")
+        failure(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "admin key required",
+        )
     }
 }
 
@@ -66,11 +80,19 @@ pub fn failure(status: StatusCode, code: &str, description: &str) -> Response {
 /// A storage failure, logged and answered 500.
 pub fn internal(error: b24lite_store::StoreError) -> Response {
     tracing::error!(%error, "admin API storage error");
-    failure(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "storage error")
+    failure(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL_ERROR",
+        "storage error",
+    )
 }
 
 pub fn not_found(what: &str) -> Response {
-    failure(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("no such {what}"))
+    failure(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        &format!("no such {what}"),
+    )
 }
 
 /// The JSON view of an outgoing webhook.
@@ -105,7 +127,13 @@ async fn create_webhook(State(state): State<AppState>, Json(input): Json<NewWebh
     }
     let events = match b24lite_core::events::normalize_list(&input.events) {
         Ok(events) if !events.is_empty() => events,
-        Ok(_) => return failure(StatusCode::BAD_REQUEST, "NO_EVENTS", "give at least one event"),
+        Ok(_) => {
+            return failure(
+                StatusCode::BAD_REQUEST,
+                "NO_EVENTS",
+                "give at least one event",
+            );
+        }
         Err(name) => {
             let text = format!("Event not found: {name}");
             return failure(StatusCode::BAD_REQUEST, "ERROR_EVENT_NOT_FOUND", &text);
@@ -121,7 +149,8 @@ async fn create_webhook(State(state): State<AppState>, Json(input): Json<NewWebh
     };
     let created = async {
         let mut tx = state.store.begin_write().await?;
-        let hook = outgoing::create(&mut tx, &input.url, &events, policy, state.clock.now()).await?;
+        let hook =
+            outgoing::create(&mut tx, &input.url, &events, policy, state.clock.now()).await?;
         tx.commit().await?;
         Ok::<_, b24lite_store::StoreError>(hook)
     };

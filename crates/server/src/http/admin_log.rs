@@ -88,7 +88,10 @@ struct DeliveryQuery {
     limit: Option<i64>,
 }
 
-async fn list_deliveries(State(state): State<AppState>, Query(q): Query<DeliveryQuery>) -> Response {
+async fn list_deliveries(
+    State(state): State<AppState>,
+    Query(q): Query<DeliveryQuery>,
+) -> Response {
     let filter = DeliveryFilter {
         status: q.status,
         handler_id: q.handler_id,

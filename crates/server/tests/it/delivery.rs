@@ -28,7 +28,9 @@ struct Hook {
 
 async fn add_webhook(server: &TestServer, url: &str, events: &[&str], policy: &str) -> Hook {
     let body = json!({"url": url, "events": events, "policy": policy});
-    let (status, hook) = server.admin("POST", "/admin/outgoing-webhooks", Some(body)).await;
+    let (status, hook) = server
+        .admin("POST", "/admin/outgoing-webhooks", Some(body))
+        .await;
     assert_eq!(status, 201, "{hook}");
     Hook {
         id: hook["id"].as_i64().unwrap(),
@@ -43,7 +45,9 @@ async fn add_webhook(server: &TestServer, url: &str, events: &[&str], policy: &s
 }
 
 async fn deliveries(server: &TestServer, query: &str) -> Vec<Value> {
-    let (status, list) = server.admin("GET", &format!("/admin/deliveries?{query}"), None).await;
+    let (status, list) = server
+        .admin("GET", &format!("/admin/deliveries?{query}"), None)
+        .await;
     assert_eq!(status, 200, "{list}");
     list.as_array().unwrap().clone()
 }
@@ -78,7 +82,13 @@ fn now() -> i64 {
 async fn webhook_delivery_has_the_exact_body_key_order_and_auth_block() {
     let server = TestServer::start().await;
     let receiver = Receiver::start().await;
-    let hook = add_webhook(&server, &receiver.url, &["onCrmContactUserFieldAdd", SETENUM], "bitrix").await;
+    let hook = add_webhook(
+        &server,
+        &receiver.url,
+        &["onCrmContactUserFieldAdd", SETENUM],
+        "bitrix",
+    )
+    .await;
     let portal = portal(&server).await;
 
     // An enumeration field added: ADD, then SETENUMVALUES, in one transaction.
@@ -87,7 +97,9 @@ async fn webhook_delivery_has_the_exact_body_key_order_and_auth_block() {
     let t = now();
     for name in [ADD, SETENUM] {
         let event = new_event(name, fields(553, "UF_CRM_COLOR"), "req-1");
-        b24lite_store::events::record(&mut tx, &event, t).await.unwrap();
+        b24lite_store::events::record(&mut tx, &event, t)
+            .await
+            .unwrap();
     }
     tx.commit().await.unwrap();
     let before = now();
@@ -100,7 +112,10 @@ async fn webhook_delivery_has_the_exact_body_key_order_and_auth_block() {
     {
         let request = &received[index];
         assert_eq!(request.method, "POST");
-        assert_eq!(request.header("content-type"), "application/x-www-form-urlencoded");
+        assert_eq!(
+            request.header("content-type"),
+            "application/x-www-form-urlencoded"
+        );
         assert_eq!(
             request.header("user-agent"),
             format!("b24lite/{}", env!("CARGO_PKG_VERSION"))
@@ -128,7 +143,9 @@ async fn webhook_delivery_has_the_exact_body_key_order_and_auth_block() {
                 }
             })
         );
-        let endpoint = format!("{}/rest/", server.base_url).replace(':', "%3A").replace('/', "%2F");
+        let endpoint = format!("{}/rest/", server.base_url)
+            .replace(':', "%3A")
+            .replace('/', "%2F");
         assert_eq!(
             request.text(),
             format!(
@@ -144,7 +161,13 @@ async fn webhook_delivery_has_the_exact_body_key_order_and_auth_block() {
             )
         );
     }
-    assert!(hook.token.len() == 32 && hook.token.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+    assert!(
+        hook.token.len() == 32
+            && hook
+                .token
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    );
 
     let list = settled(&server, &format!("webhook_id={}", hook.id), 2, "delivered").await;
     let tried = attempts(&server, list[0]["id"].as_i64().unwrap()).await;
@@ -164,7 +187,9 @@ async fn a_handler_answering_500_gets_one_attempt_under_the_bitrix_policy() {
         ..Behaviour::default()
     });
     let hook = add_webhook(&server, &receiver.url, &[UPDATE], "bitrix").await;
-    server.record_event(UPDATE, fields(7, "UF_CRM_A"), "r1").await;
+    server
+        .record_event(UPDATE, fields(7, "UF_CRM_A"), "r1")
+        .await;
 
     let list = settled(&server, &format!("webhook_id={}", hook.id), 1, "failed").await;
     assert_eq!(list[0]["attempts"], 1);
@@ -178,10 +203,16 @@ async fn a_handler_answering_500_gets_one_attempt_under_the_bitrix_policy() {
 
     // A 202 is not a success either under this policy (decision 24).
     receiver.answer_status(202);
-    server.record_event(UPDATE, fields(8, "UF_CRM_B"), "r2").await;
+    server
+        .record_event(UPDATE, fields(8, "UF_CRM_B"), "r2")
+        .await;
     settled(&server, &format!("webhook_id={}", hook.id), 2, "failed").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(receiver.requests().len(), 2, "no retry under the bitrix policy");
+    assert_eq!(
+        receiver.requests().len(),
+        2,
+        "no retry under the bitrix policy"
+    );
 }
 
 #[tokio::test]
@@ -198,7 +229,9 @@ async fn timeouts_and_unreachable_handlers_are_recorded_as_failures() {
     };
     let slow_hook = add_webhook(&server, &slow.url, &[DELETE], "bitrix").await;
     let down_hook = add_webhook(&server, &down_url, &[DELETE], "bitrix").await;
-    server.record_event(DELETE, fields(9, "UF_CRM_GONE"), "r1").await;
+    server
+        .record_event(DELETE, fields(9, "UF_CRM_GONE"), "r1")
+        .await;
 
     for (hook, class) in [(&slow_hook, "timeout"), (&down_hook, "connect")] {
         let list = settled(&server, &format!("webhook_id={}", hook.id), 1, "failed").await;
@@ -213,7 +246,9 @@ async fn timeouts_and_unreachable_handlers_are_recorded_as_failures() {
 
 async fn advance(server: &TestServer, seconds: i64) -> i64 {
     let body = json!({"seconds": seconds});
-    let (status, answer) = server.admin("POST", "/admin/clock/advance", Some(body)).await;
+    let (status, answer) = server
+        .admin("POST", "/admin/clock/advance", Some(body))
+        .await;
     assert_eq!(status, 200, "{answer}");
     answer["now"].as_i64().unwrap()
 }
@@ -222,7 +257,9 @@ async fn advance(server: &TestServer, seconds: i64) -> i64 {
 async fn after_attempt(server: &TestServer, receiver: &Receiver, id: i64, n: i64) -> Value {
     receiver.wait_for(n as usize).await;
     eventually(&format!("attempt {n} recorded"), || async {
-        let (_, delivery) = server.admin("GET", &format!("/admin/deliveries/{id}"), None).await;
+        let (_, delivery) = server
+            .admin("GET", &format!("/admin/deliveries/{id}"), None)
+            .await;
         (delivery["attempts"] == n).then_some(delivery)
     })
     .await
@@ -246,7 +283,10 @@ async fn the_retry_policy_follows_its_schedule_on_a_moved_clock() {
         let next = delivery["next_attempt_at"].as_i64().unwrap();
         let low = clock + delay * 8 / 10;
         let high = now().max(clock) + 2 + delay * 12 / 10;
-        assert!((low..=high).contains(&next), "attempt {n}: next {next} not in {low}..{high}");
+        assert!(
+            (low..=high).contains(&next),
+            "attempt {n}: next {next} not in {low}..{high}"
+        );
         assert_eq!(delivery["status"], "pending");
         // Nothing is sent before the time comes.
         assert_eq!(receiver.requests().len(), n as usize);
@@ -261,7 +301,10 @@ async fn the_retry_policy_follows_its_schedule_on_a_moved_clock() {
     });
     let delivery = after_attempt(&server, &receiver, id, 4).await;
     let next = delivery["next_attempt_at"].as_i64().unwrap();
-    assert!((clock + 120..=clock + 122).contains(&next), "{next} vs {clock}");
+    assert!(
+        (clock + 120..=clock + 122).contains(&next),
+        "{next} vs {clock}"
+    );
 
     // Any 2xx is a success under this policy.
     receiver.answer_status(204);
@@ -273,7 +316,10 @@ async fn the_retry_policy_follows_its_schedule_on_a_moved_clock() {
         .iter()
         .map(|a| a["http_status"].clone())
         .collect();
-    assert_eq!(classes, [json!(503), json!(503), json!(503), json!(429), json!(204)]);
+    assert_eq!(
+        classes,
+        [json!(503), json!(503), json!(503), json!(429), json!(204)]
+    );
 }
 
 #[tokio::test]
@@ -302,12 +348,16 @@ async fn pending_deliveries_survive_a_restart_and_none_is_sent_twice() {
 
     // One failing, so still pending when the server dies.
     receiver.answer_status(500);
-    server.record_event(UPDATE, fields(1, "UF_CRM_A"), "r2").await;
+    server
+        .record_event(UPDATE, fields(1, "UF_CRM_A"), "r2")
+        .await;
     receiver.wait_for(2).await;
     let server = server.restart(&["--delivery-workers", "0"]).await;
     let server = {
         // Events committed while no worker runs wait in the store.
-        server.record_event(UPDATE, fields(2, "UF_CRM_B"), "r3").await;
+        server
+            .record_event(UPDATE, fields(2, "UF_CRM_B"), "r3")
+            .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         server.restart(&args).await
     };
@@ -326,7 +376,10 @@ async fn pending_deliveries_survive_a_restart_and_none_is_sent_twice() {
         })
         .collect();
     assert_eq!(succeeded.iter().filter(|(e, _)| e == ADD).count(), 1);
-    assert_eq!(succeeded.last().unwrap(), &(UPDATE.to_string(), "2".to_string()));
+    assert_eq!(
+        succeeded.last().unwrap(),
+        &(UPDATE.to_string(), "2".to_string())
+    );
     let total_attempts: i64 = list.iter().map(|d| d["attempts"].as_i64().unwrap()).sum();
     assert_eq!(requests.len() as i64, total_attempts);
 }
@@ -340,12 +393,19 @@ async fn a_rolled_back_change_fires_nothing() {
     let store = server.open_store().await;
     let mut tx = store.begin_write().await.unwrap();
     let event = new_event(ADD, fields(1, "UF_CRM_LOST"), "r1");
-    b24lite_store::events::record(&mut tx, &event, now()).await.unwrap();
+    b24lite_store::events::record(&mut tx, &event, now())
+        .await
+        .unwrap();
     tx.rollback().await.unwrap();
-    server.record_event(ADD, fields(2, "UF_CRM_KEPT"), "r2").await;
+    server
+        .record_event(ADD, fields(2, "UF_CRM_KEPT"), "r2")
+        .await;
 
     let received = receiver.wait_for(1).await;
-    assert_eq!(received[0].decoded()["data"]["FIELDS"]["FIELD_NAME"], "UF_CRM_KEPT");
+    assert_eq!(
+        received[0].decoded()["data"]["FIELDS"]["FIELD_NAME"],
+        "UF_CRM_KEPT"
+    );
     let (_, events) = server.admin("GET", "/admin/events", None).await;
     assert_eq!(events.as_array().unwrap().len(), 1);
     assert_eq!(events[0]["name"], ADD);
@@ -362,9 +422,16 @@ async fn identical_deliveries_of_one_request_collapse() {
     add_webhook(&server, &receiver.url, &[UPDATE], "bitrix").await;
     let store = server.open_store().await;
     let mut tx = store.begin_write().await.unwrap();
-    for (id, request) in [(5, "batch-1"), (5, "batch-1"), (6, "batch-1"), (5, "batch-2")] {
+    for (id, request) in [
+        (5, "batch-1"),
+        (5, "batch-1"),
+        (6, "batch-1"),
+        (5, "batch-2"),
+    ] {
         let event = new_event(UPDATE, fields(id, "UF_CRM_X"), request);
-        b24lite_store::events::record(&mut tx, &event, now()).await.unwrap();
+        b24lite_store::events::record(&mut tx, &event, now())
+            .await
+            .unwrap();
     }
     tx.commit().await.unwrap();
     settled(&server, "", 3, "delivered").await;
@@ -375,4 +442,234 @@ async fn identical_deliveries_of_one_request_collapse() {
         .map(|r| r.decoded()["data"]["FIELDS"]["ID"].clone())
         .collect();
     assert_eq!(ids, [json!("5"), json!("6"), json!("5")]);
+}
+
+#[tokio::test]
+async fn outgoing_webhooks_are_managed_from_the_cli_while_the_server_runs() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let added = server.cli(&[
+        "outgoing",
+        "add",
+        "--url",
+        &receiver.url,
+        "--event",
+        "onCrmContactUserFieldAdd",
+        "--event",
+        "ONCRMCONTACTUSERFIELDDELETE",
+    ]);
+    let (id, token) = added.trim().split_once('\t').unwrap();
+    assert!(
+        token.len() == 32
+            && token
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    );
+    let listed = server.cli(&["outgoing", "list"]);
+    assert_eq!(
+        listed,
+        format!(
+            "{id}\tenabled\tbitrix\t{}\t{token}\t{ADD}=1,{DELETE}=2\n",
+            receiver.url
+        )
+    );
+
+    // Disabled: the event fans out to nobody.
+    server.cli(&["outgoing", "disable", id]);
+    server.record_event(ADD, fields(1, "UF_CRM_A"), "r1").await;
+    server.cli(&["outgoing", "enable", id]);
+    server
+        .record_event(DELETE, fields(1, "UF_CRM_A"), "r2")
+        .await;
+    let received = receiver.wait_for(1).await;
+    assert_eq!(received[0].decoded()["event"], DELETE);
+    assert_eq!(received[0].decoded()["auth"]["application_token"], token);
+    assert_eq!(received[0].decoded()["event_handler_id"], "2");
+    settled(&server, "", 1, "delivered").await;
+    let lines = server.cli(&["deliveries", "list"]);
+    assert_eq!(lines, format!("1\t2\t{DELETE}\t2\tdelivered\t1\t-\t-\n"));
+
+    server.cli(&["outgoing", "delete", id]);
+    assert_eq!(server.cli(&["outgoing", "list"]), "");
+    server
+        .record_event(DELETE, fields(2, "UF_CRM_B"), "r3")
+        .await;
+    assert_eq!(deliveries(&server, "").await.len(), 1);
+}
+
+#[tokio::test]
+async fn failed_deliveries_can_be_sent_again() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    receiver.answer_status(500);
+    let hook = add_webhook(&server, &receiver.url, &[ADD], "bitrix").await;
+    let since = now();
+    for n in 1..=3 {
+        server
+            .record_event(ADD, fields(n, "UF_CRM_A"), &format!("r{n}"))
+            .await;
+    }
+    let list = settled(&server, "", 3, "failed").await;
+    receiver.answer_status(200);
+
+    // One by id through the admin API.
+    let first = list[0]["id"].as_i64().unwrap();
+    let path = format!("/admin/deliveries/{first}/redeliver");
+    assert_eq!(
+        server.admin("POST", &path, None).await,
+        (200, json!({"redelivered": true}))
+    );
+    settled(&server, "status=delivered", 1, "delivered").await;
+    assert_eq!(attempts(&server, first).await.len(), 2);
+
+    // Every failed one of the handler since a time, through the CLI.
+    let handler = hook.handlers[0].to_string();
+    let since = since.to_string();
+    let count = server.cli(&["redeliver", "--handler", &handler, "--since", &since]);
+    assert_eq!(count, "2\n");
+    settled(&server, "", 3, "delivered").await;
+    assert_eq!(receiver.requests().len(), 6);
+    let (status, _) = server
+        .admin("POST", "/admin/deliveries/99/redeliver", None)
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn b24lite_listen_prints_each_delivery_and_forwards_it() {
+    use std::io::{BufRead, BufReader};
+
+    let server = TestServer::start().await;
+    let forward = Receiver::start().await;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_b24lite"));
+    command
+        .args(["listen", "--forward", &forward.url, "--data"])
+        .arg(server.data_dir.path())
+        .stdout(std::process::Stdio::piped());
+    if let Some(url) = server.database.url() {
+        command.args(["--database-url", &url]);
+    }
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let _ = lines.send(line.unwrap());
+        }
+    });
+    let next = || receiver.recv_timeout(Duration::from_secs(15)).unwrap();
+    let banner = next();
+    assert!(
+        banner.starts_with("listening on http://127.0.0.1:"),
+        "{banner}"
+    );
+
+    server
+        .record_event(SETENUM, fields(3, "UF_CRM_LIST"), "r1")
+        .await;
+    let printed: Value = serde_json::from_str(&next()).unwrap();
+    assert_eq!(printed["event"], SETENUM);
+    assert_eq!(
+        printed["data"],
+        json!({"FIELDS": {"ID": "3", "ENTITY_ID": "CRM_CONTACT", "FIELD_NAME": "UF_CRM_LIST"}})
+    );
+    let forwarded = forward.wait_for(1).await;
+    assert_eq!(forwarded[0].decoded(), printed);
+    settled(&server, "", 1, "delivered").await;
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn the_admin_api_needs_its_key_and_metrics_count_the_work() {
+    let server = TestServer::start().await;
+    let url = format!("{}/admin/outgoing-webhooks", server.base_url);
+    let response = server.client().get(&url).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let response = server
+        .client()
+        .get(&url)
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let (status, body) = server
+        .admin("POST", "/admin/clock/advance", Some(json!({"seconds": 5})))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let bad = json!({"url": "http://127.0.0.1:1/", "events": ["ONCRMDEALADD"]});
+    let (status, body) = server
+        .admin("POST", "/admin/outgoing-webhooks", Some(bad))
+        .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (400, &json!("ERROR_EVENT_NOT_FOUND"))
+    );
+
+    let receiver = Receiver::start().await;
+    add_webhook(&server, &receiver.url, &[ADD], "bitrix").await;
+    server.record_event(ADD, fields(1, "UF_CRM_A"), "r1").await;
+    settled(&server, "", 1, "delivered").await;
+    let text = server
+        .client()
+        .get(format!("{}/metrics", server.base_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        format!("b24lite_events_total{{event=\"{ADD}\"}} 1"),
+        "b24lite_deliveries{status=\"delivered\"} 1".to_string(),
+        "b24lite_queue_depth 0".to_string(),
+        "b24lite_delivery_attempts_total{outcome=\"success\"} 1".to_string(),
+        "b24lite_delivery_attempt_duration_seconds_count 1".to_string(),
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn private_targets_are_refused_when_the_setting_is_on() {
+    let server = TestServer::start_with(&["--refuse-private-targets"]).await;
+    let receiver = Receiver::start().await;
+    let hook = add_webhook(&server, &receiver.url, &[ADD], "retry").await;
+    let by_name = receiver.url.replace("127.0.0.1", "localhost");
+    let named = add_webhook(&server, &by_name, &[ADD], "retry").await;
+    server.record_event(ADD, fields(1, "UF_CRM_A"), "r1").await;
+    for hook in [&hook, &named] {
+        let list = settled(&server, &format!("webhook_id={}", hook.id), 1, "dropped").await;
+        assert_eq!(list[0]["last_error"], "refused_target");
+    }
+    assert_eq!(receiver.requests().len(), 0);
+}
+
+#[tokio::test]
+async fn a_slow_handler_does_not_delay_the_others() {
+    let server = TestServer::start().await;
+    let slow = Receiver::start().await;
+    slow.set(Behaviour {
+        delay: Duration::from_secs(3),
+        ..Behaviour::default()
+    });
+    let fast = Receiver::start().await;
+    let slow_hook = add_webhook(&server, &slow.url, &[UPDATE], "bitrix").await;
+    add_webhook(&server, &fast.url, &[UPDATE], "bitrix").await;
+    let started = std::time::Instant::now();
+    for n in 1..=5 {
+        server
+            .record_event(UPDATE, fields(n, "UF_CRM_A"), &format!("r{n}"))
+            .await;
+    }
+    fast.wait_for(5).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(slow.requests().len() <= 1);
+    let query = format!("webhook_id={}&status=pending", slow_hook.id);
+    assert!(deliveries(&server, &query).await.len() >= 4);
 }

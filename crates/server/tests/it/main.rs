@@ -6,7 +6,7 @@
 
 mod protocol;
 // Helpers serve many test modules; each module uses only some of them.
-#[allow(dead_code)]
-mod utils;
 mod delivery;
 mod receiver;
+#[allow(dead_code)]
+mod utils;

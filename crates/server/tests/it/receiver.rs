@@ -81,7 +81,9 @@ impl Receiver {
         let inner = Arc::new(Inner::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let app = Router::new().fallback(any(handle)).with_state(inner.clone());
+        let app = Router::new()
+            .fallback(any(handle))
+            .with_state(inner.clone());
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });

@@ -159,7 +159,10 @@ impl TestServer {
     /// The database URL of this server's store.
     pub fn store_url(&self) -> String {
         self.database.url().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.path().join("b24lite.db").display())
+            format!(
+                "sqlite://{}",
+                self.data_dir.path().join("b24lite.db").display()
+            )
         })
     }
 
@@ -175,7 +178,9 @@ impl TestServer {
         let mut tx = store.begin_write().await.unwrap();
         let event = new_event(name, data, request_id);
         let now = b24lite::clock::Clock::default().now();
-        let id = b24lite_store::events::record(&mut tx, &event, now).await.unwrap();
+        let id = b24lite_store::events::record(&mut tx, &event, now)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         store.close().await;
         id
@@ -195,7 +200,10 @@ impl TestServer {
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         let bytes = response.bytes().await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     pub fn client(&self) -> &reqwest::Client {
