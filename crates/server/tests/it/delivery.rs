@@ -352,6 +352,11 @@ async fn pending_deliveries_survive_a_restart_and_none_is_sent_twice() {
         .record_event(UPDATE, fields(1, "UF_CRM_A"), "r2")
         .await;
     receiver.wait_for(2).await;
+    eventually("the failed attempt recorded", || async {
+        let list = deliveries(&server, &format!("{query}&status=pending")).await;
+        (list.len() == 1 && list[0]["attempts"] == 1).then_some(())
+    })
+    .await;
     let server = server.restart(&["--delivery-workers", "0"]).await;
     let server = {
         // Events committed while no worker runs wait in the store.
@@ -672,4 +677,27 @@ async fn a_slow_handler_does_not_delay_the_others() {
     assert!(slow.requests().len() <= 1);
     let query = format!("webhook_id={}&status=pending", slow_hook.id);
     assert!(deliveries(&server, &query).await.len() >= 4);
+}
+
+#[tokio::test]
+async fn a_delivery_in_flight_when_the_server_dies_is_sent_again_after_its_lease() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    receiver.set(Behaviour {
+        delay: Duration::from_secs(30),
+        ..Behaviour::default()
+    });
+    add_webhook(&server, &receiver.url, &[ADD], "bitrix").await;
+    server.record_event(ADD, fields(1, "UF_CRM_A"), "r1").await;
+    receiver.wait_for(1).await;
+
+    // Killed mid-request: the row stays leased, so a new server leaves it until the lease ends.
+    let server = server.restart(&["--allow-clock-control"]).await;
+    receiver.answer_status(200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.requests().len(), 1);
+    advance(&server, 600).await;
+    let list = settled(&server, "", 1, "delivered").await;
+    assert_eq!(list[0]["attempts"], 1);
+    assert_eq!(receiver.requests().len(), 2);
 }
