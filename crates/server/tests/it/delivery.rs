@@ -701,3 +701,39 @@ async fn a_delivery_in_flight_when_the_server_dies_is_sent_again_after_its_lease
     assert_eq!(list[0]["attempts"], 1);
     assert_eq!(receiver.requests().len(), 2);
 }
+
+#[tokio::test]
+async fn many_events_reach_each_handler_once_and_in_order() {
+    let server = TestServer::start().await;
+    let receivers = [Receiver::start().await, Receiver::start().await];
+    for receiver in &receivers {
+        add_webhook(&server, &receiver.url, &[ADD, UPDATE], "bitrix").await;
+    }
+    let store = server.open_store().await;
+    let mut tx = store.begin_write().await.unwrap();
+    for n in 0..200 {
+        let name = if n % 2 == 0 { ADD } else { UPDATE };
+        let event = new_event(name, fields(n, "UF_CRM_X"), &format!("r{n}"));
+        b24lite_store::events::record(&mut tx, &event, now())
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    for receiver in &receivers {
+        let ids: Vec<i64> = receiver
+            .wait_for(200)
+            .await
+            .iter()
+            .map(|r| {
+                r.decoded()["data"]["FIELDS"]["ID"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(ids, (0..200).collect::<Vec<i64>>());
+    }
+    settled(&server, "limit=1000", 400, "delivered").await;
+    assert_eq!(receivers[0].requests().len(), 200);
+}
