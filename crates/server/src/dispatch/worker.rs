@@ -19,6 +19,7 @@ use super::retry::{self, Verdict};
 use super::{BATCH, Engine, payload, recorder};
 
 pub(super) async fn run(engine: Arc<Engine>) {
+    let mut stop = engine.stop.subscribe();
     loop {
         if engine.is_stopping() {
             return;
@@ -31,7 +32,7 @@ pub(super) async fn run(engine: Arc<Engine>) {
         tokio::select! {
             _ = engine.state.outbox_signal.notified() => {}
             _ = tokio::time::sleep(engine.sweep) => {}
-            _ = engine.stop.notified() => {}
+            _ = stop.changed() => {}
         }
     }
 }

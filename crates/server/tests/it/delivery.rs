@@ -74,6 +74,22 @@ async fn portal(server: &TestServer) -> b24lite_store::portal::Portal {
     b24lite_store::portal::get_portal(&mut conn).await.unwrap()
 }
 
+/// The body as PHP itself decodes it (`parse_str`, what `$_POST` holds), when `php` is
+/// installed; `None` otherwise.
+fn php_view(body: &[u8]) -> Option<Value> {
+    use std::io::Write;
+    let script = "parse_str(file_get_contents('php://stdin'), $a); echo json_encode($a);";
+    let mut child = std::process::Command::new("php")
+        .args(["-r", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let output = child.wait_with_output().unwrap();
+    Some(serde_json::from_slice(&output.stdout).unwrap())
+}
+
 fn now() -> i64 {
     b24lite::clock::Clock::default().now()
 }
@@ -121,6 +137,9 @@ async fn webhook_delivery_has_the_exact_body_key_order_and_auth_block() {
             format!("b24lite/{}", env!("CARGO_PKG_VERSION"))
         );
         let view = request.decoded();
+        if let Some(php) = php_view(&request.body) {
+            assert_eq!(php, view, "PHP decodes the body differently");
+        }
         let ts: i64 = view["ts"].as_str().unwrap().parse().unwrap();
         assert!((before - 1..=after).contains(&ts), "ts {ts} not when sent");
         let keys: Vec<&String> = view.as_object().unwrap().keys().collect();
