@@ -1,6 +1,7 @@
 //! REST methods, one module per family. Each module's `register` adds its methods to the table.
 
 pub mod common;
+pub mod userfield;
 
 use crate::rest::Registry;
 use crate::rest::registry::{AuthRule, MethodSpec};
@@ -16,5 +17,6 @@ pub fn registry() -> Registry {
         handler: |ctx, params| Box::pin(crate::rest::batch::run(ctx, params)),
     });
     common::register(&mut registry);
+    userfield::register(&mut registry);
     registry
 }
