@@ -97,11 +97,12 @@ impl Op {
     }
 }
 
-/// What a filter condition looks at: a standard column or a custom field's values.
+/// What a filter condition looks at: a standard column or a custom field's values (compared
+/// as numbers when `numeric`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
     Column(&'static str),
-    Field(i64),
+    Field { id: i64, numeric: bool },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -226,6 +227,7 @@ fn bind_all<'q>(mut query: AnyQuery<'q>, binds: &[Bind]) -> AnyQuery<'q> {
     for bind in binds {
         query = match bind {
             Bind::Int(n) => query.bind(*n),
+            Bind::Real(f) => query.bind(*f),
             Bind::Text(s) => query.bind(s.clone()),
         };
     }
@@ -256,11 +258,18 @@ fn where_clause(conditions: &[Condition]) -> (String, Vec<Bind>) {
                 format!("{lhs} {} {rhs}", condition.op.sql())
             }
             Target::Column(_) => continue,
-            Target::Field(field_id) => format!(
-                "EXISTS (SELECT 1 FROM uf_values v WHERE v.contact_id = contacts.id
-                   AND v.field_id = {field_id} AND v.value {} {rhs})",
-                condition.op.sql()
-            ),
+            Target::Field { id, numeric } => {
+                let lhs = match (numeric, condition.op) {
+                    (true, _) => "CAST(v.value AS DOUBLE PRECISION)",
+                    (false, Op::Like) => "LOWER(v.value)",
+                    (false, _) => "v.value",
+                };
+                format!(
+                    "EXISTS (SELECT 1 FROM uf_values v WHERE v.contact_id = contacts.id
+                       AND v.field_id = {id} AND {lhs} {} {rhs})",
+                    condition.op.sql()
+                )
+            }
         };
         parts.push(part);
         binds.push(value);

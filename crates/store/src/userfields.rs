@@ -49,6 +49,7 @@ pub struct EnumItem {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Bind {
     Int(i64),
+    Real(f64),
     Text(String),
 }
 
@@ -162,6 +163,7 @@ pub async fn list_fields(
     for (_, value) in filter {
         query = match value {
             Bind::Int(n) => query.bind(*n),
+            Bind::Real(f) => query.bind(*f),
             Bind::Text(s) => query.bind(s.clone()),
         };
     }

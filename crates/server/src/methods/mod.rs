@@ -1,6 +1,7 @@
 //! REST methods, one module per family. Each module's `register` adds its methods to the table.
 
 pub mod common;
+pub mod contact;
 pub mod userfield;
 
 use crate::rest::Registry;
@@ -18,5 +19,6 @@ pub fn registry() -> Registry {
     });
     common::register(&mut registry);
     userfield::register(&mut registry);
+    contact::register(&mut registry);
     registry
 }
