@@ -415,3 +415,45 @@ async fn contact_fields_lists_custom_fields() {
     );
     assert!(kind["items"][0]["ID"].is_string());
 }
+
+/// Benchmark (run with `--ignored`): a field holding a value on each of a million contacts is
+/// deleted through the API; the call must not wait on the values.
+#[tokio::test]
+#[ignore = "benchmark: inserts a million rows"]
+async fn field_delete_with_a_million_values_is_quick() {
+    let server = server().await;
+    let field = add(
+        &server,
+        json!({"FIELD_NAME": "BIG", "USER_TYPE_ID": "string"}),
+    )
+    .await;
+    let store = open_store(&server).await;
+    let fill = format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000)
+         INSERT INTO uf_values (field_id, contact_id, position, value) SELECT {field}, i, 0, 'v' FROM n"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(fill))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    ok(server
+        .call("crm.contact.userfield.delete", json!({"id": field}))
+        .await);
+    let took = started.elapsed();
+    eprintln!("crm.contact.userfield.delete with 1,000,000 values: {took:?}");
+    assert!(took < std::time::Duration::from_millis(500), "{took:?}");
+    let purge_started = std::time::Instant::now();
+    let mut conn = store.pool().acquire().await.unwrap();
+    while !b24lite_store::contacts::orphaned_fields(&mut conn)
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "background purge finished after {:?}",
+        purge_started.elapsed()
+    );
+}
