@@ -470,3 +470,50 @@ pub async fn orphaned_fields(conn: &mut AnyConnection) -> Result<Vec<i64>, Store
         .map(|row| Ok(row.try_get("field_id")?))
         .collect()
 }
+
+// ---- Files of `file` fields -----------------------------------------------------------------
+
+/// A stored upload (content not loaded).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFile {
+    pub id: i64,
+    pub name: String,
+    pub size: i64,
+}
+
+/// Stores an uploaded file; returns its id.
+pub async fn insert_file(
+    conn: &mut AnyConnection,
+    name: &str,
+    content: &[u8],
+    now: UnixTime,
+) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO uf_files (name, size, content, created_at) VALUES ($1, $2, $3, $4)
+         RETURNING id",
+    )
+    .bind(name)
+    .bind(content.len() as i64)
+    .bind(content.to_vec())
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(row.try_get("id")?)
+}
+
+pub async fn get_file(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<(StoredFile, Vec<u8>)>, StoreError> {
+    let row = sqlx::query("SELECT id, name, size, content FROM uf_files WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let file = StoredFile {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        size: row.try_get("size")?,
+    };
+    Ok(Some((file, row.try_get("content")?)))
+}

@@ -147,7 +147,12 @@ fn every_type(item: i64) -> Vec<(&'static str, Value, Value, Value)> {
             json!("Berlin|52.5;13.4|575"),
             json!("Berlin|52.5;13.4|575"),
         ),
-        ("file", json!({}), json!("report.pdf"), json!("report.pdf")),
+        (
+            "file",
+            json!({}),
+            json!({"fileData": ["report.pdf", "aGVsbG8="]}),
+            json!("<file>"),
+        ),
         ("employee", json!({}), json!(1), json!("1")),
         (
             "crm_status",
@@ -180,12 +185,28 @@ async fn one_field_of_each_type_round_trips_through_a_contact() {
     let contact = contact_add(&server, Value::Object(values)).await;
     let read = contact_get(&server, contact).await;
     for (kind, _, _, expected) in every_type(item) {
-        assert_eq!(
-            read[format!("UF_CRM_T_{}", kind.to_uppercase())],
-            expected,
-            "{kind}"
-        );
+        let expected = if kind == "file" {
+            let url = format!(
+                "/bitrix/components/bitrix/crm.contact.show/show_file.php?ownerId={contact}\
+                 &fieldName=UF_CRM_T_FILE&dynamic=Y&fileId=1"
+            );
+            json!({"id": 1, "showUrl": url, "downloadUrl": format!("{url}&download=y")})
+        } else {
+            expected
+        };
+        let name = format!("UF_CRM_T_{}", kind.to_uppercase());
+        assert_eq!(read[name], expected, "{kind}");
     }
+    let store = open_store(&server).await;
+    let mut conn = store.pool().acquire().await.unwrap();
+    let (file, content) = b24lite_store::contacts::get_file(&mut conn, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (file.name.as_str(), file.size, content.as_slice()),
+        ("report.pdf", 5, b"hello".as_slice())
+    );
     let listed = ok(server
         .call("crm.contact.list", json!({"select": ["UF_*"]}))
         .await);

@@ -67,3 +67,13 @@ CREATE TABLE uf_values (
 );
 CREATE INDEX uf_values_by_contact ON uf_values (contact_id, field_id);
 CREATE INDEX uf_values_by_field ON uf_values (field_id, value);
+
+-- Files uploaded into `file` custom fields (`fileData`), kept in the database so every
+-- instance sharing a PostgreSQL store sees them.
+CREATE TABLE uf_files (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    name        TEXT    NOT NULL,
+    size        INTEGER NOT NULL,
+    content     BLOB    NOT NULL,
+    created_at  INTEGER NOT NULL
+);

@@ -12,6 +12,7 @@
 //!   one without is appended; VALUE_TYPE defaults to `WORK`.
 //! - No contact events are recorded (issue 3 covers only the field events).
 
+mod files;
 mod list;
 mod shape;
 pub mod values;
@@ -198,7 +199,7 @@ async fn write_values(
 }
 
 async fn add(ctx: CallContext, params: Params) -> MethodResult {
-    let input = fields_param(&params)?;
+    let mut input = fields_param(&params)?;
     let now = ctx.state.clock.now();
     let user = ctx.caller.user.id;
     let mut contact = Contact {
@@ -214,6 +215,7 @@ async fn add(ctx: CallContext, params: Params) -> MethodResult {
     apply_standard(&mut contact, &input);
     let mut tx = ctx.state.store.begin_write().await.map_err(internal)?;
     let (fields, items) = custom_fields(&mut tx).await?;
+    files::store_uploads(&mut tx, &fields, &mut input, now).await?;
     let values = custom_values(&ctx, &input, &fields, &items, true)?;
     let id = contacts::insert_contact(&mut tx, &contact)
         .await
@@ -226,7 +228,7 @@ async fn add(ctx: CallContext, params: Params) -> MethodResult {
 
 async fn update(ctx: CallContext, params: Params) -> MethodResult {
     let id = read_id(&params)?;
-    let input = fields_param(&params)?;
+    let mut input = fields_param(&params)?;
     let mut tx = ctx.state.store.begin_write().await.map_err(internal)?;
     let mut contact = contacts::get_contact(&mut tx, id)
         .await
@@ -236,6 +238,7 @@ async fn update(ctx: CallContext, params: Params) -> MethodResult {
     contact.modify_by_id = ctx.caller.user.id;
     contact.date_modify = ctx.state.clock.now();
     let (fields, items) = custom_fields(&mut tx).await?;
+    files::store_uploads(&mut tx, &fields, &mut input, contact.date_modify).await?;
     let values = custom_values(&ctx, &input, &fields, &items, false)?;
     contacts::update_contact(&mut tx, &contact)
         .await

@@ -157,7 +157,7 @@ pub fn render(contact: &Contact, parts: &Parts<'_>, select: &Select) -> Value {
             .unwrap_or_default();
         out.insert(
             field.field_name.clone(),
-            values::to_json(field, &texts, offset),
+            values::to_json(field, contact.id, &texts, offset),
         );
     }
     Value::Object(out)

@@ -10,8 +10,7 @@
 //!   date that does not parse) is dropped; for a single field that clears it.
 //! - A money amount without a currency gets `USD`; `""`, `"|EUR"` and a bare currency clear it.
 //! - Date reads are that day's midnight UTC written in the portal's offset (decision 19).
-//! - FIXME(#3): `file` values are kept as the text sent; upload, `id`/`showUrl`/`downloadUrl`
-//!   objects are not implemented.
+//! - `file` values are stored file ids (uploads are stored first, see [`super::files`]).
 
 use b24lite_core::params::{as_php_int, as_php_string, php_array_values};
 use b24lite_store::userfields::{EnumItem, FieldDef};
@@ -52,7 +51,7 @@ fn one(field: &FieldDef, items: &[EnumItem], value: &Value, offset: FixedOffset)
         return None;
     }
     match field.user_type_id.as_str() {
-        "integer" | "employee" | "iblock_section" | "iblock_element" => {
+        "integer" | "employee" | "file" | "iblock_section" | "iblock_element" => {
             let n = text.parse::<f64>().ok()?;
             let n = n as i64;
             (field.user_type_id == "integer" || n > 0).then(|| n.to_string())
@@ -126,10 +125,10 @@ pub fn parse_datetime(text: &str, offset: FixedOffset) -> Option<i64> {
 }
 
 /// The JSON a read shows for a field's stored texts.
-pub fn to_json(field: &FieldDef, stored: &[&str], offset: FixedOffset) -> Value {
+pub fn to_json(field: &FieldDef, contact_id: i64, stored: &[&str], offset: FixedOffset) -> Value {
     let values: Vec<Value> = stored
         .iter()
-        .filter_map(|s| read_one(field, s, offset))
+        .filter_map(|s| read_one(field, contact_id, s, offset))
         .collect();
     if field.multiple {
         Value::Array(values)
@@ -138,8 +137,9 @@ pub fn to_json(field: &FieldDef, stored: &[&str], offset: FixedOffset) -> Value 
     }
 }
 
-fn read_one(field: &FieldDef, stored: &str, offset: FixedOffset) -> Option<Value> {
+fn read_one(field: &FieldDef, contact_id: i64, stored: &str, offset: FixedOffset) -> Option<Value> {
     Some(match field.user_type_id.as_str() {
+        "file" => super::files::file_json(contact_id, &field.field_name, stored.parse().ok()?),
         "integer" => json!(stored.parse::<i64>().ok()?),
         "double" => number(stored)?,
         "date" => {
@@ -183,7 +183,7 @@ mod tests {
         assert_eq!(stored, vec!["2024-08-22"]);
         let strs: Vec<&str> = stored.iter().map(String::as_str).collect();
         assert_eq!(
-            to_json(&date, &strs, plus3),
+            to_json(&date, 1, &strs, plus3),
             json!("2024-08-22T03:00:00+03:00")
         );
         let money = field("money", true);
