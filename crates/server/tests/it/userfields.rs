@@ -333,6 +333,23 @@ async fn settings_per_type_and_merge_on_update() {
         get(&server, id).await["SETTINGS"],
         json!({"DEFAULT_VALUE": {"TYPE": "FIXED", "VALUE": "2024-08-22"}})
     );
+    let fixed = json!({"DEFAULT_VALUE": {"TYPE": "FIXED", "VALUE": "2024-08-22T10:00:00"}});
+    let id = add(
+        &server,
+        json!({"FIELD_NAME": "DTT", "USER_TYPE_ID": "datetime", "SETTINGS": fixed}),
+    )
+    .await;
+    assert_eq!(
+        get(&server, id).await["SETTINGS"],
+        json!({"DEFAULT_VALUE": {"TYPE": "FIXED", "VALUE": "2024-08-22 10:00:00"}, "USE_SECOND": "Y", "USE_TIMEZONE": "N"})
+    );
+    let listed = ok(server
+        .call("crm.contact.userfield.list", json!({"filter": {"ID": id}}))
+        .await);
+    assert_eq!(
+        listed[0]["SETTINGS"]["DEFAULT_VALUE"]["VALUE"],
+        "2024-08-22T10:00:00+00:00"
+    );
 }
 
 fn items_of(field: &Value) -> Vec<(String, String, String)> {

@@ -265,7 +265,13 @@ async fn list(ctx: CallContext, params: Params) -> MethodResult {
         .map_err(internal)?;
     let rows: Vec<Value> = fields
         .iter()
-        .map(|f| shape::render(f, &items, Mode::List(lang.as_deref())))
+        .map(|f| {
+            shape::render(
+                f,
+                &items,
+                Mode::List(lang.as_deref(), ctx.state.config.utc_offset),
+            )
+        })
         .collect();
     let total = rows.len() as i64;
     Ok(MethodOutput::list(rows, Some(total), None))
