@@ -189,6 +189,53 @@ mod tests {
         assert_eq!(items[0].sort, 500);
     }
 
+    fn stored(id: i64, value: &str, def: bool) -> EnumItem {
+        EnumItem {
+            id,
+            field_id: 9,
+            value: value.into(),
+            sort: 500,
+            def,
+            xml_id: format!("x{id}"),
+        }
+    }
+
+    #[test]
+    fn update_is_a_change_list() {
+        let existing = vec![
+            stored(1, "a", true),
+            stored(2, "b", false),
+            stored(3, "c", false),
+        ];
+        let list = json!([
+            {"ID": 1, "DEL": "Y"},
+            {"ID": "2", "VALUE": "b2", "DEF": "Y", "XML_ID": "B"},
+            {"VALUE": "d", "DEF": "Y"},
+            {"ID": 77, "VALUE": "ignored"},
+        ]);
+        let plan = plan_update(&existing, &list, false, 9).unwrap();
+        assert_eq!(plan.deletes, vec![1]);
+        assert_eq!(plan.updates.len(), 1);
+        assert_eq!(
+            (
+                plan.updates[0].id,
+                plan.updates[0].def,
+                plan.updates[0].xml_id.as_str()
+            ),
+            (2, true, "B")
+        );
+        assert_eq!(
+            (plan.inserts.len(), plan.inserts[0].def),
+            (1, false),
+            "one default on a single field"
+        );
+        let clash = json!([{"VALUE": "e", "XML_ID": "x3"}]);
+        assert_eq!(
+            plan_update(&existing, &clash, true, 9).unwrap_err(),
+            duplicate_error("x3")
+        );
+    }
+
     #[test]
     fn duplicate_xml_ids_are_refused() {
         let list = json!([{"VALUE": "a", "XML_ID": "X"}, {"VALUE": "b", "XML_ID": "X"}]);
