@@ -382,16 +382,18 @@ async fn pending_deliveries_survive_a_restart_and_none_is_sent_twice() {
         server
             .record_event(UPDATE, fields(2, "UF_CRM_B"), "r3")
             .await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert_eq!(receiver.requests().len(), 2);
+        receiver.answer_status(200);
         server.restart(&args).await
     };
-    receiver.answer_status(200);
     let list = settled(&server, &query, 3, "delivered").await;
-    assert_eq!(list[0]["attempts"], 1);
+    let tries: Vec<Value> = list.iter().map(|d| d["attempts"].clone()).collect();
+    assert_eq!(tries, [json!(1), json!(2), json!(1)]);
 
-    // Each event reached the handler with 200 exactly once.
+    // The handler saw ADD once, the failed UPDATE twice (500, then 200), the other once.
     let requests = receiver.requests();
-    let succeeded: Vec<(String, String)> = requests
+    let mut seen: Vec<(String, String)> = requests
         .iter()
         .map(|r| r.decoded())
         .map(|v| {
@@ -399,11 +401,13 @@ async fn pending_deliveries_survive_a_restart_and_none_is_sent_twice() {
             (v["event"].as_str().unwrap().to_string(), id)
         })
         .collect();
-    assert_eq!(succeeded.iter().filter(|(e, _)| e == ADD).count(), 1);
-    assert_eq!(
-        succeeded.last().unwrap(),
-        &(UPDATE.to_string(), "2".to_string())
-    );
+    seen.sort();
+    let expected = [(ADD, "1"), (UPDATE, "1"), (UPDATE, "1"), (UPDATE, "2")];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(e, id)| (e.to_string(), id.to_string()))
+        .collect();
+    assert_eq!(seen, expected);
     let total_attempts: i64 = list.iter().map(|d| d["attempts"].as_i64().unwrap()).sum();
     assert_eq!(requests.len() as i64, total_attempts);
 }
