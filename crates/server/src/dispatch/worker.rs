@@ -4,7 +4,9 @@
 //! event); each group is sent by its own task, one request at a time and in queue order, while
 //! the subscriber is marked busy so that no other claim of this server takes its rows. So a
 //! subscriber receives ADD before the SETENUMVALUES that followed it, even though each event has
-//! its own handler row.
+//! its own handler row. (Order is not kept across instances sharing a PostgreSQL queue, nor
+//! around a `retry` delivery waiting for its next attempt: later deliveries do not wait for it.)
+//!
 //! Outcomes go to the recorder, which stores them in batches; no transaction is open while a
 //! request is in flight. A row whose handler is cooling down (slow replies), or that is reached
 //! while the server stops, is released without an attempt and keeps its place in the queue.
