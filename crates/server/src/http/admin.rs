@@ -5,7 +5,8 @@
 //!
 //! - `POST /admin/outgoing-webhooks` `{"url", "events": [...], "policy": "bitrix"|"retry"}` →
 //!   201 with the webhook (`id`, `application_token`, `handlers` with their `event_handler_id`s).
-//!   `GET` lists them; `GET`/`DELETE /admin/outgoing-webhooks/{id}`;
+//!   `GET` lists them; `GET`/`DELETE /admin/outgoing-webhooks/{id}`; `PATCH` with any of
+//!   `url`, `events` (the full new list; kept events keep their handler id), `policy`;
 //!   `POST /admin/outgoing-webhooks/{id}/enable` and `/disable`.
 //! - `GET /admin/events`, `/admin/deliveries`, `/admin/deliveries/{id}`,
 //!   `/admin/deliveries/{id}/attempts`, `/admin/attempts` with query filters (see
@@ -37,7 +38,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route(
             "/admin/outgoing-webhooks/{id}",
-            get(get_webhook).delete(delete_webhook),
+            get(get_webhook)
+                .patch(update_webhook)
+                .delete(delete_webhook),
         )
         .route("/admin/outgoing-webhooks/{id}/enable", post(enable_webhook))
         .route(
@@ -122,30 +125,14 @@ struct NewWebhook {
 }
 
 async fn create_webhook(State(state): State<AppState>, Json(input): Json<NewWebhook>) -> Response {
-    if let Err(message) = check_url(&input.url) {
-        return failure(StatusCode::BAD_REQUEST, "INVALID_URL", &message);
-    }
-    let events = match b24lite_core::events::normalize_list(&input.events) {
-        Ok(events) if !events.is_empty() => events,
-        Ok(_) => {
-            return failure(
-                StatusCode::BAD_REQUEST,
-                "NO_EVENTS",
-                "give at least one event",
-            );
-        }
-        Err(name) => {
-            let text = format!("Event not found: {name}");
-            return failure(StatusCode::BAD_REQUEST, "ERROR_EVENT_NOT_FOUND", &text);
-        }
-    };
-    let policy = match input.policy.as_deref().map(Policy::parse) {
-        None => Policy::Bitrix,
-        Some(Some(policy)) => policy,
-        Some(None) => {
-            let text = "policy must be bitrix or retry";
-            return failure(StatusCode::BAD_REQUEST, "INVALID_POLICY", text);
-        }
+    let checked = check_input(
+        Some(&input.url),
+        Some(&input.events),
+        input.policy.as_deref(),
+    );
+    let (events, policy) = match checked {
+        Ok((events, policy)) => (events.unwrap_or_default(), policy.unwrap_or(Policy::Bitrix)),
+        Err(invalid) => return invalid.into_response(),
     };
     let created = async {
         let mut tx = state.store.begin_write().await?;
@@ -156,6 +143,87 @@ async fn create_webhook(State(state): State<AppState>, Json(input): Json<NewWebh
     };
     match created.await {
         Ok(hook) => (StatusCode::CREATED, Json(webhook_json(&hook))).into_response(),
+        Err(error) => internal(error),
+    }
+}
+
+type Checked = (Option<Vec<String>>, Option<Policy>);
+
+/// A refused input: error code and description (answered 400).
+struct Invalid(&'static str, String);
+
+impl IntoResponse for Invalid {
+    fn into_response(self) -> Response {
+        failure(StatusCode::BAD_REQUEST, self.0, &self.1)
+    }
+}
+
+/// Validates the URL, event list and policy that were given.
+fn check_input(
+    url: Option<&str>,
+    events: Option<&Vec<String>>,
+    policy: Option<&str>,
+) -> Result<Checked, Invalid> {
+    if let Some(Err(message)) = url.map(check_url) {
+        return Err(Invalid("INVALID_URL", message));
+    }
+    let events = match events.map(|e| b24lite_core::events::normalize_list(e)) {
+        None => None,
+        Some(Ok(events)) if !events.is_empty() => Some(events),
+        Some(Ok(_)) => {
+            return Err(Invalid("NO_EVENTS", "give at least one event".into()));
+        }
+        Some(Err(name)) => {
+            let text = format!("Event not found: {name}");
+            return Err(Invalid("ERROR_EVENT_NOT_FOUND", text));
+        }
+    };
+    let policy = match policy.map(Policy::parse) {
+        None => None,
+        Some(Some(policy)) => Some(policy),
+        Some(None) => {
+            let text = "policy must be bitrix or retry";
+            return Err(Invalid("INVALID_POLICY", text.into()));
+        }
+    };
+    Ok((events, policy))
+}
+
+#[derive(Deserialize)]
+struct WebhookPatch {
+    url: Option<String>,
+    events: Option<Vec<String>>,
+    policy: Option<String>,
+}
+
+async fn update_webhook(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Json(input): Json<WebhookPatch>,
+) -> Response {
+    let checked = check_input(
+        input.url.as_deref(),
+        input.events.as_ref(),
+        input.policy.as_deref(),
+    );
+    let (events, policy) = match checked {
+        Ok(checked) => checked,
+        Err(invalid) => return invalid.into_response(),
+    };
+    let change = outgoing::Change {
+        url: input.url,
+        policy,
+        events,
+    };
+    let updated = async {
+        let mut tx = state.store.begin_write().await?;
+        let hook = outgoing::update(&mut tx, id, &change, state.clock.now()).await?;
+        tx.commit().await?;
+        Ok::<_, b24lite_store::StoreError>(hook)
+    };
+    match updated.await {
+        Ok(Some(hook)) => Json(webhook_json(&hook)).into_response(),
+        Ok(None) => not_found("outgoing webhook"),
         Err(error) => internal(error),
     }
 }

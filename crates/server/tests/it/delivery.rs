@@ -760,3 +760,44 @@ async fn many_events_reach_each_handler_once_and_in_order() {
     settled(&server, "limit=1000", 400, "delivered").await;
     assert_eq!(receivers[0].requests().len(), 200);
 }
+
+#[tokio::test]
+async fn an_outgoing_webhook_can_be_changed_and_keeps_its_handler_ids() {
+    let server = TestServer::start().await;
+    let old = Receiver::start().await;
+    let new = Receiver::start().await;
+    let hook = add_webhook(&server, &old.url, &[ADD, UPDATE], "bitrix").await;
+    let path = format!("/admin/outgoing-webhooks/{}", hook.id);
+    let patch =
+        json!({"url": new.url, "events": ["oncrmcontactuserfieldadd", DELETE], "policy": "retry"});
+    let (status, changed) = server.admin("PATCH", &path, Some(patch)).await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["url"], new.url.as_str());
+    assert_eq!(changed["policy"], "retry");
+    assert_eq!(changed["application_token"], hook.token.as_str());
+    assert_eq!(
+        changed["handlers"][0],
+        json!({"id": hook.handlers[0], "event": ADD})
+    );
+    assert_eq!(changed["handlers"][1]["event"], DELETE);
+    assert_eq!(changed["handlers"].as_array().unwrap().len(), 2);
+
+    server
+        .record_event(UPDATE, fields(1, "UF_CRM_A"), "r1")
+        .await;
+    server
+        .record_event(DELETE, fields(1, "UF_CRM_A"), "r2")
+        .await;
+    let received = new.wait_for(1).await;
+    assert_eq!(received[0].decoded()["event"], DELETE);
+    settled(&server, "", 1, "delivered").await;
+    assert!(old.requests().is_empty());
+
+    let bad = json!({"policy": "sometimes"});
+    let (status, body) = server.admin("PATCH", &path, Some(bad)).await;
+    assert_eq!((status, &body["error"]), (400, &json!("INVALID_POLICY")));
+    let (status, _) = server.admin("DELETE", &path, None).await;
+    assert_eq!(status, 204);
+    let (status, _) = server.admin("GET", &path, None).await;
+    assert_eq!(status, 404);
+}
