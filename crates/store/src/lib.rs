@@ -8,16 +8,20 @@
 //! stored as text.
 //!
 //! Modules by concern: [`portal`] (portal identity and users), [`webhooks`] (incoming webhooks),
-//! [`events`] (the outbox), [`userfields`] (custom field definitions), [`contacts`] (contacts
-//! and their custom-field values).
+//! [`events`] (the outbox and its fan-out), [`outgoing`] (outgoing webhooks and handler rows),
+//! [`deliveries`] (the delivery queue shared by workers, attempts, re-sending), [`userfields`]
+//! (custom field definitions), [`contacts`] (contacts and their custom-field values).
 //!
 //! Invariants: every write that must be all-or-nothing runs in one [`Tx`] from
 //! [`Store::begin_write`]; no transaction is held open across network IO.
 
 pub mod contacts;
 mod db;
+pub mod deliveries;
+mod delivery_log;
 pub mod events;
 pub mod migrations;
+pub mod outgoing;
 pub mod portal;
 pub mod random;
 pub mod userfields;

@@ -5,7 +5,10 @@
 //! dropped after it. `.ci/run` runs the suite once per store.
 
 mod contacts;
+mod delivery;
+mod delivery_rest;
 mod protocol;
+mod receiver;
 mod userfields;
 // Helpers serve many test modules; each module uses only some of them.
 #[allow(dead_code)]
