@@ -36,6 +36,9 @@ pub enum Command {
     /// Manage incoming webhooks (`/rest/{user_id}/{token}/`).
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Manage local applications and their installation.
+    #[command(subcommand)]
+    App(crate::cli_app::AppCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +122,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Serve(config) => serve(*config).await,
         Command::User(command) => user(command).await,
         Command::Webhook(command) => webhook(command).await,
+        Command::App(command) => crate::cli_app::run(command).await,
     }
 }
 

@@ -14,6 +14,7 @@
 //! and request bodies are never logged.
 
 pub mod cli;
+pub mod cli_app;
 pub mod clock;
 pub mod config;
 pub mod http;

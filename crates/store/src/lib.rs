@@ -7,12 +7,13 @@
 //! integers (read them with [`flag`]), times are Unix seconds in integer columns, and JSON is
 //! stored as text.
 //!
-//! Modules by concern: [`portal`] (portal identity and users), [`webhooks`] (incoming webhooks),
+//! Modules by concern: [`apps`] (applications and OAuth grants), [`portal`] (portal identity and users), [`webhooks`] (incoming webhooks),
 //! [`events`] (the outbox).
 //!
 //! Invariants: every write that must be all-or-nothing runs in one [`Tx`] from
 //! [`Store::begin_write`]; no transaction is held open across network IO.
 
+pub mod apps;
 mod db;
 pub mod events;
 pub mod migrations;
@@ -28,3 +29,5 @@ pub fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, sqlx::Error> 
 }
 
 pub use db::{Dialect, Store, StoreError, Tx, UnixTime};
+/// A connection or an open transaction (`&mut *tx`), as store functions take it.
+pub use sqlx::AnyConnection as Conn;

@@ -1,5 +1,6 @@
 //! REST methods, one module per family. Each module's `register` adds its methods to the table.
 
+pub mod app;
 pub mod common;
 
 use crate::rest::Registry;
@@ -16,5 +17,6 @@ pub fn registry() -> Registry {
         handler: |ctx, params| Box::pin(crate::rest::batch::run(ctx, params)),
     });
     common::register(&mut registry);
+    app::register(&mut registry);
     registry
 }

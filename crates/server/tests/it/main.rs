@@ -4,6 +4,7 @@
 //! when `B24LITE_TEST_POSTGRES_URL` is set, a PostgreSQL database created for the test and
 //! dropped after it. `.ci/run` runs the suite once per store.
 
+mod apps;
 mod protocol;
 // Helpers serve many test modules; each module uses only some of them.
 #[allow(dead_code)]
