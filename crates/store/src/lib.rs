@@ -14,6 +14,7 @@
 //! [`Store::begin_write`]; no transaction is held open across network IO.
 
 pub mod apps;
+pub mod bindings;
 mod db;
 pub mod events;
 pub mod migrations;
