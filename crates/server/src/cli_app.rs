@@ -59,7 +59,7 @@ pub enum AppCommand {
         #[arg(long)]
         client_id: String,
     },
-    /// Uninstall an application: its tokens stop working.
+    /// Uninstall an application: its tokens stop working and its event handlers are removed.
     Uninstall {
         #[command(flatten)]
         store: StoreArgs,
@@ -134,6 +134,7 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
                 return Ok(not_found(&client_id));
             };
             apps::uninstall(&mut tx, app.id).await?;
+            b24lite_store::bindings::delete_for_app(&mut tx, app.id).await?;
             tx.commit().await?;
         }
     }

@@ -105,6 +105,35 @@ pub struct ServeConfig {
     /// Let the admin API move the server clock forward (for tests of expiry and retries).
     #[arg(long, env = "B24LITE_ALLOW_CLOCK_CONTROL")]
     pub allow_clock_control: bool,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+/// Settings of the event delivery engine (`dispatch`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeliveryArgs {
+    /// Timeout of one delivery request, in seconds.
+    #[arg(long, env = "B24LITE_DELIVERY_TIMEOUT", default_value_t = 5.0)]
+    pub delivery_timeout: f64,
+    /// Number of delivery worker tasks.
+    #[arg(long, env = "B24LITE_DELIVERY_WORKERS", default_value_t = 2)]
+    pub delivery_workers: usize,
+    /// Refuse handlers whose address (as resolved) is loopback, private or link-local.
+    #[arg(long, env = "B24LITE_REFUSE_PRIVATE_TARGETS")]
+    pub refuse_private_targets: bool,
+    /// Delays in seconds between attempts of the `retry` policy, comma-separated; the number of
+    /// attempts is one more than the number of delays.
+    #[arg(
+        long,
+        env = "B24LITE_RETRY_SCHEDULE",
+        value_delimiter = ',',
+        default_value = "5,300,1800,7200,18000,36000,36000"
+    )]
+    pub retry_schedule: Vec<u64>,
+    /// How often, in milliseconds, workers look for due retries and for events committed by
+    /// other processes (a commit in this process wakes them at once).
+    #[arg(long, env = "B24LITE_DISPATCH_SWEEP_MS", default_value_t = 1000)]
+    pub dispatch_sweep_ms: u64,
 }
 
 /// The leaky-bucket request-rate limit of `rest-protocol.md` §10.2.

@@ -8,6 +8,7 @@
 //! - [`rest`]: the Bitrix24 call protocol independent of HTTP: credentials, the method registry,
 //!   envelopes, `batch`, paging and rate limits.
 //! - [`methods`]: one module per family of REST methods.
+//! - [`dispatch`]: the delivery engine: workers that POST events to their handlers.
 //! - [`clock`]: the time source, movable by tests.
 //!
 //! Invariants: handlers never wait on an event delivery; only `b24lite-store` runs SQL; tokens
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod cli_app;
 pub mod clock;
 pub mod config;
+pub mod dispatch;
 pub mod http;
 pub mod methods;
 pub mod rest;

@@ -55,7 +55,11 @@ pub struct NewBinding {
 }
 
 /// Stores a binding; [`StoreError::Conflict`] when the same one exists.
-pub async fn bind(conn: &mut AnyConnection, binding: &NewBinding, now: UnixTime) -> Result<i64, StoreError> {
+pub async fn bind(
+    conn: &mut AnyConnection,
+    binding: &NewBinding,
+    now: UnixTime,
+) -> Result<i64, StoreError> {
     let row = sqlx::query(
         "INSERT INTO event_handlers (event, handler, app_id, auth_type, event_type, connector, options,
                                      created_at)
@@ -127,7 +131,10 @@ pub async fn list_for_app(
 
 /// Removes every binding of an application (uninstall).
 pub async fn delete_for_app(conn: &mut AnyConnection, app_id: i64) -> Result<u64, StoreError> {
-    let done = sqlx::query("DELETE FROM event_handlers WHERE app_id = $1").bind(app_id).execute(conn).await?;
+    let done = sqlx::query("DELETE FROM event_handlers WHERE app_id = $1")
+        .bind(app_id)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected())
 }
 
@@ -139,7 +146,11 @@ fn from_row(row: &AnyRow) -> Result<Binding, StoreError> {
         event: row.try_get("event")?,
         handler: row.try_get("handler")?,
         auth_type: row.try_get("auth_type")?,
-        event_type: if event_type == "offline" { EventType::Offline } else { EventType::Online },
+        event_type: if event_type == "offline" {
+            EventType::Offline
+        } else {
+            EventType::Online
+        },
         connector: row.try_get("connector")?,
         options: row.try_get("options")?,
     })

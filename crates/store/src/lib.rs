@@ -7,8 +7,10 @@
 //! integers (read them with [`flag`]), times are Unix seconds in integer columns, and JSON is
 //! stored as text.
 //!
-//! Modules by concern: [`apps`] (applications and OAuth grants), [`portal`] (portal identity and users), [`webhooks`] (incoming webhooks),
-//! [`events`] (the outbox).
+//! Modules by concern: [`portal`] (portal identity and users), [`webhooks`] (incoming webhooks),
+//! [`apps`] (applications and OAuth grants), [`bindings`] (applications' `event.bind` rows),
+//! [`events`] (the outbox and its fan-out), [`outgoing`] (outgoing webhooks and handler rows),
+//! [`deliveries`] (the delivery queue shared by workers, attempts, re-sending).
 //!
 //! Invariants: every write that must be all-or-nothing runs in one [`Tx`] from
 //! [`Store::begin_write`]; no transaction is held open across network IO.
@@ -16,8 +18,11 @@
 pub mod apps;
 pub mod bindings;
 mod db;
+pub mod deliveries;
+mod delivery_log;
 pub mod events;
 pub mod migrations;
+pub mod outgoing;
 pub mod portal;
 pub mod random;
 pub mod webhooks;

@@ -108,6 +108,14 @@ pub async fn ensure_admin(conn: &mut AnyConnection, now: UnixTime) -> Result<Use
     .bind(now)
     .execute(&mut *conn)
     .await?;
+    if conn.backend_name() == "PostgreSQL" {
+        // An explicit id does not move the identity sequence; move it past user 1.
+        sqlx::query(
+            "SELECT setval(pg_get_serial_sequence('users', 'id'), GREATEST(MAX(id), 1)) FROM users",
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
     get_user(conn, 1).await?.ok_or(StoreError::NotFound)
 }
 

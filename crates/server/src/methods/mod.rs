@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod common;
+pub mod event;
 
 use crate::rest::Registry;
 use crate::rest::registry::{AuthRule, MethodSpec};
@@ -18,5 +19,6 @@ pub fn registry() -> Registry {
     });
     common::register(&mut registry);
     app::register(&mut registry);
+    event::register(&mut registry);
     registry
 }

@@ -5,6 +5,7 @@
 //! dropped after it. `.ci/run` runs the suite once per store.
 
 mod apps;
+mod event_api;
 mod protocol;
 // Helpers serve many test modules; each module uses only some of them.
 #[allow(dead_code)]

@@ -34,3 +34,8 @@ CREATE TABLE oauth_tokens (
     created_at          BIGINT  NOT NULL
 );
 CREATE INDEX oauth_tokens_by_app ON oauth_tokens (app_id);
+
+-- One binding per (application, event, handler, user, connector), as Bitrix24 keys them.
+CREATE UNIQUE INDEX event_handlers_app_binding
+    ON event_handlers (app_id, event, handler, auth_type, connector)
+    WHERE app_id IS NOT NULL;
