@@ -22,6 +22,7 @@ pub mod deliveries;
 mod delivery_log;
 pub mod events;
 pub mod migrations;
+pub mod offline;
 pub mod outgoing;
 pub mod portal;
 pub mod random;

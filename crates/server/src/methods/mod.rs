@@ -3,6 +3,7 @@
 pub mod app;
 pub mod common;
 pub mod event;
+pub mod offline;
 
 use crate::rest::Registry;
 use crate::rest::registry::{AuthRule, MethodSpec};
@@ -20,5 +21,6 @@ pub fn registry() -> Registry {
     common::register(&mut registry);
     app::register(&mut registry);
     event::register(&mut registry);
+    offline::register(&mut registry);
     registry
 }

@@ -6,6 +6,7 @@
 
 mod apps;
 mod event_api;
+mod offline;
 mod protocol;
 // Helpers serve many test modules; each module uses only some of them.
 #[allow(dead_code)]

@@ -39,3 +39,20 @@ CREATE INDEX oauth_tokens_by_app ON oauth_tokens (app_id);
 CREATE UNIQUE INDEX event_handlers_app_binding
     ON event_handlers (app_id, event, handler, auth_type, connector)
     WHERE app_id IS NOT NULL;
+
+-- The offline queue: one record per (application, connector, event, object) while unclaimed.
+CREATE TABLE offline_events (
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    app_id              INTEGER NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    connector           TEXT    NOT NULL DEFAULT '',
+    event_name          TEXT    NOT NULL,
+    message_id          TEXT    NOT NULL,
+    event_data          TEXT    NOT NULL,
+    user_id             INTEGER,
+    process_id          TEXT    NOT NULL DEFAULT '',
+    error               INTEGER NOT NULL DEFAULT 0,
+    timestamp_x         INTEGER NOT NULL,
+    position            INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX offline_events_key ON offline_events (message_id, app_id, connector, process_id);
+CREATE INDEX offline_events_queue ON offline_events (app_id, connector, process_id, timestamp_x);
