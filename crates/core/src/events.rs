@@ -71,6 +71,19 @@ pub fn find(name: &str) -> Option<&'static EventInfo> {
     CATALOGUE.iter().find(|event| event.name == upper)
 }
 
+/// Upper-cases and checks a list of event names, dropping duplicates; the error names the first
+/// unknown event.
+pub fn normalize_list<S: AsRef<str>>(names: &[S]) -> Result<Vec<String>, String> {
+    let mut events: Vec<String> = Vec::new();
+    for name in names {
+        let info = find(name.as_ref()).ok_or_else(|| name.as_ref().to_string())?;
+        if !events.iter().any(|e| e == info.name) {
+            events.push(info.name.to_string());
+        }
+    }
+    Ok(events)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +100,10 @@ mod tests {
                 .iter()
                 .all(|e| e.scope == "crm" || e.scope == "basic")
         );
+        assert_eq!(
+            normalize_list(&["oncrmcontactuserfielddelete", "ONCRMCONTACTUSERFIELDDELETE"]),
+            Ok(vec![CONTACT_USERFIELD_DELETE.to_string()])
+        );
+        assert_eq!(normalize_list(&["OnFoo"]), Err("OnFoo".to_string()));
     }
 }

@@ -115,7 +115,8 @@ pub struct DeliveryArgs {
     /// Timeout of one delivery request, in seconds.
     #[arg(long, env = "B24LITE_DELIVERY_TIMEOUT", default_value_t = 5.0)]
     pub delivery_timeout: f64,
-    /// Number of delivery worker tasks.
+    /// Number of delivery worker tasks; 0 runs none (an instance that only serves the API while
+    /// others deliver).
     #[arg(long, env = "B24LITE_DELIVERY_WORKERS", default_value_t = 2)]
     pub delivery_workers: usize,
     /// Refuse handlers whose address (as resolved) is loopback, private or link-local.

@@ -1,7 +1,8 @@
 //! b24lite: a local, deterministic Bitrix24 portal for CRM contact user fields and their events.
 //!
 //! # Layout
-//! - [`cli`]: the `b24lite` command line (`serve`, `user`, `webhook`, ...).
+//! - [`cli`]: the `b24lite` command line (`serve`, `user`, `webhook`, ...); [`cli_outgoing`]
+//!   (`outgoing`, `deliveries`, `redeliver`) and [`listen`] (`b24lite listen`).
 //! - [`config`]: settings of a running server, from flags and `B24LITE_*` variables.
 //! - [`state`]: what every request shares: the store, the portal, the clock, the method registry.
 //! - [`http`]: the axum router: `/rest/...` calls, `/healthz`, TLS.
@@ -16,10 +17,12 @@
 
 pub mod cli;
 pub mod cli_app;
+pub mod cli_outgoing;
 pub mod clock;
 pub mod config;
 pub mod dispatch;
 pub mod http;
+pub mod listen;
 pub mod methods;
 pub mod rest;
 pub mod serve;

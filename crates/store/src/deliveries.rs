@@ -49,8 +49,8 @@ pub struct Target {
     pub enabled: bool,
 }
 
-/// Claims up to `limit` due deliveries for `owner` until `lease_until`, skipping the handlers
-/// in `busy` (those the caller is already saturating or throttling).
+/// Claims up to `limit` due deliveries for `owner` until `lease_until`, skipping the rows of
+/// the outgoing webhooks in `busy` (those the caller is already sending to or throttling).
 pub async fn claim(
     store: &Store,
     owner: &str,
@@ -63,7 +63,11 @@ pub async fn claim(
         String::new()
     } else {
         let ids: Vec<String> = busy.iter().map(i64::to_string).collect();
-        format!("AND handler_id NOT IN ({})", ids.join(","))
+        format!(
+            "AND handler_id NOT IN (SELECT id FROM event_handlers
+                                    WHERE outgoing_webhook_id IN ({}))",
+            ids.join(",")
+        )
     };
     let lock = match store.dialect() {
         Dialect::Postgres => "FOR UPDATE SKIP LOCKED",

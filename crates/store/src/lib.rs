@@ -10,13 +10,16 @@
 //! Modules by concern: [`portal`] (portal identity and users), [`webhooks`] (incoming webhooks),
 //! [`apps`] (applications and OAuth grants), [`bindings`] (applications' `event.bind` rows),
 //! [`events`] (the outbox and its fan-out), [`outgoing`] (outgoing webhooks and handler rows),
-//! [`deliveries`] (the delivery queue shared by workers, attempts, re-sending).
+//! [`deliveries`] (the delivery queue shared by workers, attempts, re-sending), [`userfields`]
+//! (custom field definitions), [`contacts`] (contacts and their custom-field values),
+//! [`offline`] (applications' offline event queue).
 //!
 //! Invariants: every write that must be all-or-nothing runs in one [`Tx`] from
 //! [`Store::begin_write`]; no transaction is held open across network IO.
 
 pub mod apps;
 pub mod bindings;
+pub mod contacts;
 mod db;
 pub mod deliveries;
 mod delivery_log;
@@ -26,6 +29,7 @@ pub mod offline;
 pub mod outgoing;
 pub mod portal;
 pub mod random;
+pub mod userfields;
 pub mod webhooks;
 
 /// Reads a 0/1 flag column. Flags are integers in both dialects because sqlx's `Any` driver
@@ -36,5 +40,5 @@ pub fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, sqlx::Error> 
 }
 
 pub use db::{Dialect, Store, StoreError, Tx, UnixTime};
-/// A connection or an open transaction (`&mut *tx`), as store functions take it.
-pub use sqlx::AnyConnection as Conn;
+/// The connection type store functions take (a `Tx` or a pooled connection derefs to it).
+pub use sqlx::AnyConnection;

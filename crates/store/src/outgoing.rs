@@ -136,6 +136,79 @@ pub async fn set_enabled(
     Ok(done.rows_affected() > 0)
 }
 
+/// Changes of [`update`]; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    pub url: Option<String>,
+    pub policy: Option<Policy>,
+    /// The full new event list (upper-case): kept events keep their `event_handler_id`.
+    pub events: Option<Vec<String>>,
+}
+
+/// Changes a webhook; `None` when there is none with that id.
+pub async fn update(
+    conn: &mut AnyConnection,
+    id: i64,
+    change: &Change,
+    now: UnixTime,
+) -> Result<Option<OutgoingWebhook>, StoreError> {
+    let Some(current) = get(conn, id).await? else {
+        return Ok(None);
+    };
+    let url = change.url.clone().unwrap_or(current.url.clone());
+    let policy = change.policy.unwrap_or(current.policy);
+    sqlx::query("UPDATE outgoing_webhooks SET url = $1, policy = $2 WHERE id = $3")
+        .bind(&url)
+        .bind(policy.as_str())
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE event_handlers SET handler = $1 WHERE outgoing_webhook_id = $2")
+        .bind(&url)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    if let Some(events) = &change.events {
+        replace_events(conn, &current, &url, events, now).await?;
+    }
+    get(conn, id).await
+}
+
+async fn replace_events(
+    conn: &mut AnyConnection,
+    current: &OutgoingWebhook,
+    url: &str,
+    events: &[String],
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    for handler in current
+        .handlers
+        .iter()
+        .filter(|h| !events.contains(&h.event))
+    {
+        sqlx::query("DELETE FROM event_handlers WHERE id = $1")
+            .bind(handler.id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for event in events
+        .iter()
+        .filter(|e| !current.handlers.iter().any(|h| &h.event == *e))
+    {
+        sqlx::query(
+            "INSERT INTO event_handlers (event, handler, outgoing_webhook_id, created_at)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(event)
+        .bind(url)
+        .bind(current.id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Deletes a webhook and its handler rows; its deliveries and attempts stay as history.
 pub async fn delete(conn: &mut AnyConnection, id: i64) -> Result<bool, StoreError> {
     sqlx::query("DELETE FROM event_handlers WHERE outgoing_webhook_id = $1")

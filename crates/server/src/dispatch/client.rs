@@ -95,6 +95,17 @@ impl DeliveryClient {
     }
 }
 
+/// Checks a handler URL given by a user: absolute `http` or `https` with a host.
+pub fn check_url(url: &str) -> Result<(), String> {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => Ok(()),
+        Ok(_) => Err(format!(
+            "'{url}': the handler URL must be http:// or https://"
+        )),
+        Err(error) => Err(format!("'{url}': {error}")),
+    }
+}
+
 async fn read_reply(mut response: reqwest::Response, started: Instant) -> Reply {
     let status = response.status().as_u16();
     let retry_after = response

@@ -22,10 +22,10 @@ pub mod throttle;
 mod worker;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Mutex, Notify, Semaphore, mpsc};
+use tokio::sync::{Mutex, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use metrics::Metrics;
@@ -52,8 +52,8 @@ struct Engine {
     claim_lock: Mutex<()>,
     groups: Arc<Semaphore>,
     recorder: mpsc::UnboundedSender<recorder::Msg>,
-    stopping: AtomicBool,
-    stop: Notify,
+    /// Becomes `true` when the server stops.
+    stop: watch::Sender<bool>,
 }
 
 impl Engine {
@@ -68,7 +68,7 @@ impl Engine {
     }
 
     fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::Relaxed)
+        *self.stop.borrow()
     }
 }
 
@@ -103,12 +103,11 @@ impl Dispatcher {
             claim_lock: Mutex::new(()),
             groups: Arc::new(Semaphore::new(MAX_GROUPS)),
             recorder: sender,
-            stopping: AtomicBool::new(false),
-            stop: Notify::new(),
+            stop: watch::Sender::new(false),
             state: state.clone(),
         });
         let recorder = tokio::spawn(recorder::run(state.clone(), receiver));
-        let workers = (0..settings.delivery_workers.max(1))
+        let workers = (0..settings.delivery_workers)
             .map(|_| tokio::spawn(worker::run(engine.clone())))
             .collect();
         Ok(Dispatcher {
@@ -121,8 +120,7 @@ impl Dispatcher {
     /// Stops claiming, waits for requests in flight (each bounded by the timeout), releases
     /// rows not yet sent, and writes every outcome before returning.
     pub async fn stop(self) {
-        self.engine.stopping.store(true, Ordering::Relaxed);
-        self.engine.stop.notify_waiters();
+        self.engine.stop.send_replace(true);
         for worker in self.workers {
             let _ = worker.await;
         }

@@ -98,5 +98,24 @@ mod tests {
              &auth%5Bmember_id%5D=d897063e1ce7c5eb9f04b9751eef5915\
              &auth%5Bapplication_token%5D=jvh9y1ulvt2m6k5or90v9mg8nn32ozas"
         );
+
+        // Decoded with PHP's rules it is the spec's JSON view: every value a string.
+        let view = b24lite_core::params::parse_form(body.as_bytes()).unwrap();
+        assert_eq!(
+            Value::Object(view),
+            json!({
+                "event": "ONCRMDEALADD",
+                "event_handler_id": "975",
+                "data": {"FIELDS": {"ID": "7405"}},
+                "ts": "1766047124",
+                "auth": {
+                    "domain": "some-domain.bitrix24.com",
+                    "client_endpoint": "https://some-domain.bitrix24.com/rest/",
+                    "server_endpoint": "https://oauth.bitrix.info/rest/",
+                    "member_id": "d897063e1ce7c5eb9f04b9751eef5915",
+                    "application_token": "jvh9y1ulvt2m6k5or90v9mg8nn32ozas"
+                }
+            })
+        );
     }
 }

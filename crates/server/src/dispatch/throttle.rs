@@ -1,7 +1,8 @@
 //! Per-handler throttling, so one slow handler never delays the others.
 //!
-//! Within one server, a handler receives one request at a time, in queue order: while a worker
-//! sends a handler's deliveries, that handler is *busy* and other claims skip its rows. A reply
+//! Gates are keyed by subscriber (an outgoing webhook, i.e. one handler URL and all its handler
+//! rows). Within one server, a subscriber receives one request at a time, in queue order: while
+//! a worker sends its deliveries it is *busy* and other claims skip its rows. A reply
 //! slower than [`SLOW`] or a timeout is a *strike*: the handler then cools down for 1, 2, 4 ...
 //! seconds (at most [`MAX_GAP`]) before its next request, and claims skip it meanwhile; a fast
 //! reply clears the strikes. Bitrix24 documents the idea ("lower priority and longer gaps") but
@@ -30,7 +31,7 @@ pub struct Gates {
 }
 
 impl Gates {
-    /// Handlers that must not be claimed now: busy or cooling down. Forgets idle handlers.
+    /// Subscribers that must not be claimed now: busy or cooling down. Forgets idle handlers.
     pub fn excluded(&self) -> Vec<i64> {
         let now = Instant::now();
         let mut gates = self.lock();
@@ -44,29 +45,29 @@ impl Gates {
         ids
     }
 
-    pub fn mark_busy(&self, handler_id: i64) {
-        self.lock().entry(handler_id).or_default().busy = true;
+    pub fn mark_busy(&self, key: i64) {
+        self.lock().entry(key).or_default().busy = true;
     }
 
-    pub fn release(&self, handler_id: i64) {
-        if let Some(gate) = self.lock().get_mut(&handler_id) {
+    pub fn release(&self, key: i64) {
+        if let Some(gate) = self.lock().get_mut(&key) {
             gate.busy = false;
         }
     }
 
-    /// Whether the handler is cooling down now.
-    pub fn cooling(&self, handler_id: i64) -> bool {
+    /// Whether the subscriber is cooling down now.
+    pub fn cooling(&self, key: i64) -> bool {
         let now = Instant::now();
         self.lock()
-            .get(&handler_id)
+            .get(&key)
             .and_then(|gate| gate.cool_until)
             .is_some_and(|until| until > now)
     }
 
-    /// Records how a handler answered.
-    pub fn observe(&self, handler_id: i64, latency: Duration, timed_out: bool) {
+    /// Records how a subscriber answered.
+    pub fn observe(&self, key: i64, latency: Duration, timed_out: bool) {
         let mut gates = self.lock();
-        let gate = gates.entry(handler_id).or_default();
+        let gate = gates.entry(key).or_default();
         if timed_out || latency > SLOW {
             gate.strikes = gate.strikes.saturating_add(1);
             let gap = Duration::from_secs(1 << gate.strikes.min(7).saturating_sub(1)).min(MAX_GAP);

@@ -1,7 +1,12 @@
 //! A worker: claim due deliveries under a lease, send each handler's rows in order, report.
 //!
-//! Claimed rows are grouped by handler; each group is sent by its own task, one request at a
-//! time, while the handler is marked busy so that no other claim of this server takes its rows.
+//! Claimed rows are grouped by subscriber (the outgoing webhook: one handler URL, whatever the
+//! event); each group is sent by its own task, one request at a time and in queue order, while
+//! the subscriber is marked busy so that no other claim of this server takes its rows. So a
+//! subscriber receives ADD before the SETENUMVALUES that followed it, even though each event has
+//! its own handler row. (Order is not kept across instances sharing a PostgreSQL queue, nor
+//! around a `retry` delivery waiting for its next attempt: later deliveries do not wait for it.)
+//!
 //! Outcomes go to the recorder, which stores them in batches; no transaction is open while a
 //! request is in flight. A row whose handler is cooling down (slow replies), or that is reached
 //! while the server stops, is released without an attempt and keeps its place in the queue.
@@ -16,6 +21,7 @@ use super::retry::{self, Verdict};
 use super::{BATCH, Engine, payload, recorder};
 
 pub(super) async fn run(engine: Arc<Engine>) {
+    let mut stop = engine.stop.subscribe();
     loop {
         if engine.is_stopping() {
             return;
@@ -28,7 +34,7 @@ pub(super) async fn run(engine: Arc<Engine>) {
         tokio::select! {
             _ = engine.state.outbox_signal.notified() => {}
             _ = tokio::time::sleep(engine.sweep) => {}
-            _ = engine.stop.notified() => {}
+            _ = stop.changed() => {}
         }
     }
 }
@@ -48,31 +54,37 @@ async fn claim_and_send(engine: &Arc<Engine>) -> anyhow::Result<bool> {
     if claimed.is_empty() {
         return Ok(false);
     }
-    let groups = group_by_handler(claimed);
-    for (handler_id, _) in &groups {
-        engine.gates.mark_busy(*handler_id);
+    let groups = group_by_subscriber(claimed);
+    for (key, _) in &groups {
+        engine.gates.mark_busy(*key);
     }
     drop(guard);
 
-    for (handler_id, rows) in groups {
+    for (key, rows) in groups {
         let permit = engine.groups.clone().acquire_owned().await?;
         let (engine, owner) = (engine.clone(), owner.clone());
         tokio::spawn(async move {
             send_group(&engine, &owner, rows).await;
-            engine.gates.release(handler_id);
+            engine.gates.release(key);
             drop(permit);
         });
     }
     Ok(true)
 }
 
-/// Splits a claim into per-handler lists, keeping queue order within each.
-fn group_by_handler(claimed: Vec<Claimed>) -> Vec<(i64, Vec<Claimed>)> {
+/// The throttling key of a row: its outgoing webhook (0 for rows whose webhook is gone).
+fn subscriber(row: &Claimed) -> i64 {
+    row.target.as_ref().map_or(0, |target| target.webhook_id)
+}
+
+/// Splits a claim into per-subscriber lists, keeping queue order within each.
+fn group_by_subscriber(claimed: Vec<Claimed>) -> Vec<(i64, Vec<Claimed>)> {
     let mut groups: Vec<(i64, Vec<Claimed>)> = Vec::new();
     for row in claimed {
-        match groups.iter_mut().find(|(id, _)| *id == row.handler_id) {
+        let key = subscriber(&row);
+        match groups.iter_mut().find(|(id, _)| *id == key) {
             Some((_, rows)) => rows.push(row),
-            None => groups.push((row.handler_id, vec![row])),
+            None => groups.push((key, vec![row])),
         }
     }
     groups
@@ -80,7 +92,7 @@ fn group_by_handler(claimed: Vec<Claimed>) -> Vec<(i64, Vec<Claimed>)> {
 
 async fn send_group(engine: &Engine, owner: &str, rows: Vec<Claimed>) {
     for row in rows {
-        let finished = if engine.is_stopping() || engine.gates.cooling(row.handler_id) {
+        let finished = if engine.is_stopping() || engine.gates.cooling(subscriber(&row)) {
             release(owner, &row)
         } else {
             deliver(engine, owner, &row).await
@@ -118,11 +130,10 @@ async fn deliver(engine: &Engine, owner: &str, row: &Claimed) -> Finished {
         &target.application_token,
     );
     let reply = engine.client.post_form(&target.url, body).await;
-    engine.gates.observe(
-        row.handler_id,
-        reply.latency,
-        reply.error == Some(class::TIMEOUT),
-    );
+    let timed_out = reply.error == Some(class::TIMEOUT);
+    engine
+        .gates
+        .observe(subscriber(row), reply.latency, timed_out);
 
     let attempts_made = row.attempts + 1;
     let now = engine.state.clock.now();

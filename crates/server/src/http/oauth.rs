@@ -159,7 +159,7 @@ async fn token(
 }
 
 async fn authenticate_client(
-    conn: &mut b24lite_store::Conn,
+    conn: &mut b24lite_store::AnyConnection,
     params: &Params,
 ) -> Result<App, OAuthError> {
     let invalid = OAuthError {

@@ -2,8 +2,10 @@
 
 pub mod app;
 pub mod common;
+pub mod contact;
 pub mod event;
 pub mod offline;
+pub mod userfield;
 
 use crate::rest::Registry;
 use crate::rest::registry::{AuthRule, MethodSpec};
@@ -22,5 +24,7 @@ pub fn registry() -> Registry {
     app::register(&mut registry);
     event::register(&mut registry);
     offline::register(&mut registry);
+    userfield::register(&mut registry);
+    contact::register(&mut registry);
     registry
 }

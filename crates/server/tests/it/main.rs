@@ -5,9 +5,14 @@
 //! dropped after it. `.ci/run` runs the suite once per store.
 
 mod apps;
+mod contacts;
+mod delivery;
+mod delivery_rest;
 mod event_api;
 mod offline;
 mod protocol;
+mod receiver;
+mod userfields;
 // Helpers serve many test modules; each module uses only some of them.
 #[allow(dead_code)]
 mod utils;
