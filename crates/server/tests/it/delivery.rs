@@ -679,7 +679,7 @@ async fn a_slow_handler_does_not_delay_the_others() {
     let server = TestServer::start().await;
     let slow = Receiver::start().await;
     slow.set(Behaviour {
-        delay: Duration::from_secs(3),
+        delay: Duration::from_secs(10),
         ..Behaviour::default()
     });
     let fast = Receiver::start().await;
