@@ -18,8 +18,35 @@ pub const CONTACT_USERFIELD_UPDATE: &str = "ONCRMCONTACTUSERFIELDUPDATE";
 pub const CONTACT_USERFIELD_DELETE: &str = "ONCRMCONTACTUSERFIELDDELETE";
 pub const CONTACT_USERFIELD_SETENUMVALUES: &str = "ONCRMCONTACTUSERFIELDSETENUMVALUES";
 
-/// Every event b24lite fires, in the order the `events` method lists them.
+pub const APP_INSTALL: &str = "ONAPPINSTALL";
+pub const APP_UNINSTALL: &str = "ONAPPUNINSTALL";
+pub const APP_UPDATE: &str = "ONAPPUPDATE";
+pub const APP_TEST: &str = "ONAPPTEST";
+pub const OFFLINE_EVENT: &str = "ONOFFLINEEVENT";
+
+/// Every event b24lite fires, in the order the `events` method lists them: the application
+/// events of the `basic` scope first, as Bitrix24 lists them, then the CRM ones.
 pub const CATALOGUE: &[EventInfo] = &[
+    EventInfo {
+        name: APP_UNINSTALL,
+        scope: "basic",
+    },
+    EventInfo {
+        name: APP_INSTALL,
+        scope: "basic",
+    },
+    EventInfo {
+        name: APP_UPDATE,
+        scope: "basic",
+    },
+    EventInfo {
+        name: APP_TEST,
+        scope: "basic",
+    },
+    EventInfo {
+        name: OFFLINE_EVENT,
+        scope: "basic",
+    },
     EventInfo {
         name: CONTACT_USERFIELD_ADD,
         scope: "crm",
@@ -68,7 +95,11 @@ mod tests {
             Some(CONTACT_USERFIELD_ADD)
         );
         assert_eq!(find("ONCRMDEALADD"), None);
-        assert!(CATALOGUE.iter().all(|e| e.scope == "crm"));
+        assert!(
+            CATALOGUE
+                .iter()
+                .all(|e| e.scope == "crm" || e.scope == "basic")
+        );
         assert_eq!(
             normalize_list(&["oncrmcontactuserfielddelete", "ONCRMCONTACTUSERFIELDDELETE"]),
             Ok(vec![CONTACT_USERFIELD_DELETE.to_string()])

@@ -28,6 +28,15 @@ pub struct StoreArgs {
     pub database_url: Option<String>,
 }
 
+impl ServeConfig {
+    pub fn token_lifetimes(&self) -> b24lite_store::apps::Lifetimes {
+        b24lite_store::apps::Lifetimes {
+            access: self.access_token_ttl,
+            refresh: self.refresh_token_ttl,
+        }
+    }
+}
+
 impl StoreArgs {
     /// The database URL, defaulting to `b24lite.db` inside the data folder.
     pub fn url(&self) -> String {
@@ -87,6 +96,12 @@ pub struct ServeConfig {
     /// data folder when absent.
     #[arg(long, env = "B24LITE_ADMIN_KEY")]
     pub admin_key: Option<String>,
+    /// Lifetime of OAuth access tokens, in seconds.
+    #[arg(long, env = "B24LITE_ACCESS_TOKEN_TTL", default_value_t = 3600)]
+    pub access_token_ttl: i64,
+    /// Lifetime of OAuth refresh tokens, in seconds (28 days).
+    #[arg(long, env = "B24LITE_REFRESH_TOKEN_TTL", default_value_t = 28 * 24 * 3600)]
+    pub refresh_token_ttl: i64,
     /// Let the admin API move the server clock forward (for tests of expiry and retries).
     #[arg(long, env = "B24LITE_ALLOW_CLOCK_CONTROL")]
     pub allow_clock_control: bool,

@@ -16,6 +16,7 @@
 //! and request bodies are never logged.
 
 pub mod cli;
+pub mod cli_app;
 pub mod cli_outgoing;
 pub mod clock;
 pub mod config;

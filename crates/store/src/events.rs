@@ -63,6 +63,8 @@ pub async fn record(
     .await?;
     let id: i64 = row.try_get("id")?;
     fan_out(conn, id, &name, &data, &event.request_id, now).await?;
+    let source = (event.app_id, event.auth_connector.as_deref().unwrap_or(""));
+    crate::offline::record(conn, &name, &data, event.user_id, source, now).await?;
     Ok(id)
 }
 
