@@ -4,7 +4,12 @@
 //! when `B24LITE_TEST_POSTGRES_URL` is set, a PostgreSQL database created for the test and
 //! dropped after it. `.ci/run` runs the suite once per store.
 
+mod auth;
+mod bad_input;
+mod batch;
+mod limits;
 mod protocol;
+mod tls;
 // Helpers serve many test modules; each module uses only some of them.
 #[allow(dead_code)]
 mod utils;
