@@ -417,7 +417,8 @@ mod tests {
 
     #[test]
     fn json_nesting_depth() {
-        let deep: Value = serde_json::from_str(&format!("{}1{}", "[".repeat(5), "]".repeat(5))).unwrap();
+        let deep: Value =
+            serde_json::from_str(&format!("{}1{}", "[".repeat(5), "]".repeat(5))).unwrap();
         assert!(nested_deeper_than(&deep, 4));
         assert!(!nested_deeper_than(&deep, 5));
         assert!(!nested_deeper_than(&json!({"a": 1}), 1));

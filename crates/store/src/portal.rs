@@ -100,6 +100,19 @@ pub async fn ensure_admin(conn: &mut AnyConnection, now: UnixTime) -> Result<Use
     if let Some(user) = get_user(conn, 1).await? {
         return Ok(user);
     }
+    // Into an empty table the identity column hands out 1 by itself; an explicit id would leave
+    // PostgreSQL's sequence behind, so the next `user add` would collide with it.
+    sqlx::query(
+        "INSERT INTO users (name, last_name, email, is_admin, created_at)
+         SELECT 'Admin', 'Admin', 'admin@example.com', 1, CAST($1 AS BIGINT)
+         WHERE NOT EXISTS (SELECT 1 FROM users)",
+    )
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    if let Some(user) = get_user(conn, 1).await? {
+        return Ok(user);
+    }
     sqlx::query(
         "INSERT INTO users (id, name, last_name, email, is_admin, created_at)
          VALUES (1, 'Admin', 'Admin', 'admin@example.com', 1, $1)

@@ -136,7 +136,10 @@ async fn require_https_refuses_plain_calls() {
         server.get(&format!("{}profile", server.webhook_url)).await,
         expected
     );
-    assert_eq!(server.call("batch", json!({"cmd": ["profile"]})).await, expected);
+    assert_eq!(
+        server.call("batch", json!({"cmd": ["profile"]})).await,
+        expected
+    );
     // Behind a TLS-terminating proxy that says so, calls pass.
     let response = server
         .client()

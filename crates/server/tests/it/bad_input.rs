@@ -67,7 +67,10 @@ async fn json_with_the_wrong_types() {
     let (status, body) = server.call("feature.get", json!({"CODE": {"x": 1}})).await;
     assert_eq!(
         (status, body),
-        (400, json!({"error": "CODE_EMPTY", "error_description": "CODE can't be empty"}))
+        (
+            400,
+            json!({"error": "CODE_EMPTY", "error_description": "CODE can't be empty"})
+        )
     );
 }
 
@@ -79,7 +82,13 @@ async fn keys_nested_a_hundred_levels_deep() {
     let answer = server.get(&url).await;
     assert!(is_invalid_request(&answer, 400), "{answer:?}");
     let form = "application/x-www-form-urlencoded";
-    let answer = post_raw(&server, &format!("{}profile", server.webhook_url), form, format!("{key}=1")).await;
+    let answer = post_raw(
+        &server,
+        &format!("{}profile", server.webhook_url),
+        form,
+        format!("{key}=1"),
+    )
+    .await;
     assert!(is_invalid_request(&answer, 400), "{answer:?}");
     let deep_json = format!("{{\"a\":{}1{}}}", "[".repeat(100), "]".repeat(100));
     let answer = post_raw(
@@ -92,7 +101,9 @@ async fn keys_nested_a_hundred_levels_deep() {
     assert!(is_invalid_request(&answer, 400), "{answer:?}");
     // 60 levels are fine.
     let key = format!("a{}", "[b]".repeat(60));
-    let (status, _) = server.get(&format!("{}profile?{key}=1", server.webhook_url)).await;
+    let (status, _) = server
+        .get(&format!("{}profile?{key}=1", server.webhook_url))
+        .await;
     assert_eq!(status, 200);
 }
 
@@ -104,7 +115,13 @@ async fn bodies_over_the_limit() {
     let form = "application/x-www-form-urlencoded";
     let answer = post_raw(&server, &url, form, big.clone()).await;
     assert!(is_invalid_request(&answer, 413), "{answer:?}");
-    let answer = post_raw(&server, &url, "application/json", format!("{{\"{big}\":1}}")).await;
+    let answer = post_raw(
+        &server,
+        &url,
+        "application/json",
+        format!("{{\"{big}\":1}}"),
+    )
+    .await;
     assert!(is_invalid_request(&answer, 413), "{answer:?}");
     let (content_type, data) = multipart(&[("name", &big)]);
     let answer = post_raw(&server, &url, &content_type, data).await;
@@ -131,11 +148,22 @@ async fn invalid_utf8() {
     let form = "application/x-www-form-urlencoded";
     let answer = post_raw(&server, &url, form, &b"name=\xff\xfe"[..]).await;
     assert!(is_invalid_request(&answer, 400), "{answer:?}");
-    let answer = post_raw(&server, &url, "application/json", &b"{\"name\":\"\xff\"}"[..]).await;
+    let answer = post_raw(
+        &server,
+        &url,
+        "application/json",
+        &b"{\"name\":\"\xff\"}"[..],
+    )
+    .await;
     assert!(is_invalid_request(&answer, 400), "{answer:?}");
     // In the method name: no such method.
-    let (status, body) = server.get(&format!("{}pro%FFfile", server.webhook_url)).await;
-    assert_eq!((status, &body["error"]), (404, &json!("ERROR_METHOD_NOT_FOUND")));
+    let (status, body) = server
+        .get(&format!("{}pro%FFfile", server.webhook_url))
+        .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (404, &json!("ERROR_METHOD_NOT_FOUND"))
+    );
 }
 
 #[tokio::test]
@@ -154,7 +182,7 @@ async fn unknown_methods_and_paths() {
         format!("{base}/rest"),
         format!("{base}/rest/"),
         format!("{base}/rest/a/b/c/d"),
-        format!("{hook}"),
+        hook.to_string(),
     ] {
         assert_eq!(server.get(&url).await, not_found, "{url}");
     }

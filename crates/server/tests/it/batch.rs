@@ -43,10 +43,22 @@ fn time_keys(body: &Value) -> Vec<String> {
 }
 
 fn assert_sub_time(time: &Value) {
-    let keys: Vec<&str> = time.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = time
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         keys,
-        ["start", "finish", "duration", "processing", "date_start", "date_finish"]
+        [
+            "start",
+            "finish",
+            "duration",
+            "processing",
+            "date_start",
+            "date_finish"
+        ]
     );
 }
 
@@ -98,20 +110,28 @@ async fn form_encoded_commands_are_decoded_twice() {
     let data = "cmd%5Bs%5D=scope\
                 &cmd%5Bm%5D=method.get%3Fname%3D%2524result%255Bs%255D%255B1%255D.current\
                 &cmd%5Bq%5D=method.get%3Fname%3D%24result%5Bs%5D%5B0%5D";
-    let (status, body) =
-        post_raw(&server, &url, "application/x-www-form-urlencoded", data).await;
+    let (status, body) = post_raw(&server, &url, "application/x-www-form-urlencoded", data).await;
     assert_eq!(status, 200);
-    assert_eq!(body["result"]["result"], json!({"s": ["crm", "user"], "m": found(), "q": missing()}));
+    assert_eq!(
+        body["result"]["result"],
+        json!({"s": ["crm", "user"], "m": found(), "q": missing()})
+    );
     // The same through the query string of a GET.
     let (status, same) = server.get(&format!("{url}?{data}")).await;
-    assert_eq!((status, &same["result"]["result"]), (200, &body["result"]["result"]));
+    assert_eq!(
+        (status, &same["result"]["result"]),
+        (200, &body["result"]["result"])
+    );
 }
 
 #[tokio::test]
 async fn commands_as_a_list_give_lists() {
     let server = TestServer::start().await;
     let (status, body) = server
-        .call("batch", json!({"cmd": ["scope", "method.get?name=BATCH", "nope"]}))
+        .call(
+            "batch",
+            json!({"cmd": ["scope", "method.get?name=BATCH", "nope"]}),
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -208,9 +228,7 @@ async fn batch_inside_batch_is_refused() {
 #[tokio::test]
 async fn empty_maps_are_empty_lists() {
     let server = TestServer::start().await;
-    let (status, body) = server
-        .call("batch", json!({"cmd": {"x": "no.such"}}))
-        .await;
+    let (status, body) = server.call("batch", json!({"cmd": {"x": "no.such"}})).await;
     assert_eq!(
         (status, body["result"].clone()),
         (

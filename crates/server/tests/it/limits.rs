@@ -18,7 +18,11 @@ async fn the_sixth_quick_call_is_refused() {
     // Drain 0.01/s: nothing drains during the test, whatever the machine's speed.
     let server = TestServer::start_with(&["--rate-limit", "0.01:5"]).await;
     for i in 0..5 {
-        assert_eq!(server.call("server.time", json!({})).await.0, 200, "call {i}");
+        assert_eq!(
+            server.call("server.time", json!({})).await.0,
+            200,
+            "call {i}"
+        );
     }
     assert_eq!(server.call("server.time", json!({})).await, query_limit());
     assert_eq!(server.call("profile", json!({})).await, query_limit());

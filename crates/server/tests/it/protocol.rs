@@ -143,10 +143,16 @@ async fn json_is_written_as_php_writes_it() {
 #[tokio::test]
 async fn oauth_form_without_or_with_an_unknown_token() {
     let server = TestServer::start().await;
-    let no_auth = json!({"error": "NO_AUTH_FOUND", "error_description": "Wrong authorization data"});
+    let no_auth =
+        json!({"error": "NO_AUTH_FOUND", "error_description": "Wrong authorization data"});
     let invalid = json!({"error": "invalid_token", "error_description": "The access token provided is invalid."});
     let base = format!("{}/rest/", server.base_url);
-    for url in ["profile", "profile.json", "profile?auth=", "profile.json/?auth="] {
+    for url in [
+        "profile",
+        "profile.json",
+        "profile?auth=",
+        "profile.json/?auth=",
+    ] {
         assert_eq!(
             server.get(&format!("{base}{url}")).await,
             (401, no_auth.clone()),
@@ -154,7 +160,9 @@ async fn oauth_form_without_or_with_an_unknown_token() {
         );
     }
     assert_eq!(
-        server.get(&format!("{base}user.current?auth=0123abc")).await,
+        server
+            .get(&format!("{base}user.current?auth=0123abc"))
+            .await,
         (401, invalid.clone())
     );
     let url = format!("{base}user.current");
@@ -222,7 +230,12 @@ async fn the_body_wins_over_the_query_string() {
     let (status, body) = post_raw(&server, &url, "application/json", r#"{"full":false}"#).await;
     assert_eq!(status, 200);
     assert!(body["result"].as_array().unwrap().contains(&json!("batch")));
-    assert!(!body["result"].as_array().unwrap().contains(&json!("user.current")));
+    assert!(
+        !body["result"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("user.current"))
+    );
 }
 
 #[tokio::test]
@@ -242,10 +255,8 @@ async fn bracket_keys_build_arrays_in_every_encoding() {
     let (status, body) = post_raw(&server, &url, form, data).await;
     assert_eq!((status, &body["result"]["result"]), (200, &expected));
 
-    let (content_type, data) = multipart(&[
-        ("cmd[0]", "profile"),
-        ("cmd[1]", "method.get?name=scope"),
-    ]);
+    let (content_type, data) =
+        multipart(&[("cmd[0]", "profile"), ("cmd[1]", "method.get?name=scope")]);
     let (status, body) = post_raw(&server, &url, &content_type, data).await;
     assert_eq!((status, &body["result"]["result"]), (200, &expected));
 }
@@ -292,16 +303,37 @@ async fn common_methods_have_bitrix_shapes() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    for name in ["batch", "scope", "methods", "method.get", "server.time", "profile"] {
+    for name in [
+        "batch",
+        "scope",
+        "methods",
+        "method.get",
+        "server.time",
+        "profile",
+    ] {
         assert!(common.contains(&name), "{name} in {common:?}");
     }
     let (_, body) = server.call("methods", json!({"scope": "user"})).await;
-    assert!(body["result"].as_array().unwrap().contains(&json!("user.current")));
+    assert!(
+        body["result"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("user.current"))
+    );
 
     for (params, result) in [
-        (json!({"name": "batch"}), json!({"isExisting": true, "isAvailable": true})),
-        (json!({"name": ""}), json!({"isExisting": false, "isAvailable": false})),
-        (json!({}), json!({"isExisting": false, "isAvailable": false})),
+        (
+            json!({"name": "batch"}),
+            json!({"isExisting": true, "isAvailable": true}),
+        ),
+        (
+            json!({"name": ""}),
+            json!({"isExisting": false, "isAvailable": false}),
+        ),
+        (
+            json!({}),
+            json!({"isExisting": false, "isAvailable": false}),
+        ),
     ] {
         let (status, body) = server.call("method.get", params).await;
         assert_eq!((status, &body["result"]), (200, &result));
@@ -320,7 +352,12 @@ async fn common_methods_have_bitrix_shapes() {
     assert_eq!(status, 200);
     let user = &body["result"];
     assert_eq!(
-        (&user["ID"], &user["ACTIVE"], &user["NAME"], &user["UF_DEPARTMENT"]),
+        (
+            &user["ID"],
+            &user["ACTIVE"],
+            &user["NAME"],
+            &user["UF_DEPARTMENT"]
+        ),
         (&json!("1"), &json!(true), &json!("Admin"), &json!([1]))
     );
 }

@@ -9,7 +9,11 @@ use crate::utils::{TestServer, decode};
 #[tokio::test]
 async fn https_with_the_printed_certificate() {
     let server = TestServer::start_with(&["--tls"]).await;
-    assert!(server.base_url.starts_with("https://127.0.0.1:"), "{}", server.base_url);
+    assert!(
+        server.base_url.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.base_url
+    );
     assert!(server.webhook_url.starts_with("https://"));
     let path = server.printed("certificate: ").await;
     assert_eq!(
@@ -33,8 +37,14 @@ async fn https_with_the_printed_certificate() {
     assert_eq!((status, &body["result"]["ID"]), (200, &json!("1")));
 
     // The certificate also names localhost.
-    let url = server.webhook_url.replace("https://127.0.0.1", "https://localhost");
-    let response = client.get(format!("{url}server.time")).send().await.unwrap();
+    let url = server
+        .webhook_url
+        .replace("https://127.0.0.1", "https://localhost");
+    let response = client
+        .get(format!("{url}server.time"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 200);
 
     // A client that trusts nothing extra refuses the self-signed certificate.

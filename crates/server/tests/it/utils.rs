@@ -231,7 +231,10 @@ impl TestServer {
             if let Some(rest) = found {
                 return rest;
             }
-            assert!(std::time::Instant::now() < deadline, "no '{prefix}' line printed");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no '{prefix}' line printed"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
