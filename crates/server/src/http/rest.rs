@@ -2,8 +2,18 @@
 //!
 //! URL forms (`rest-protocol.md` §3): `/rest/{method}` (OAuth, token in `auth` or a Bearer
 //! header) and `/rest/{user_id}/{token}/{method}` (incoming webhook); the method may end in
-//! `.json`, and a trailing slash is accepted. Parameters come from the query string and from the
-//! body (form, multipart or JSON), the body winning on a clash (decision 4).
+//! `.json` or `.xml` (any case; `.xml` answers in XML, see [`crate::http::xml`]), and a trailing
+//! slash is accepted. Parameters come from the query string and from the body (form, multipart
+//! or JSON), the body winning on a clash (decision 4).
+//!
+//! Order of checks, as Bitrix24 runs them: HTTP method (only GET, POST and HEAD; others get 405
+//! `INVALID_REQUEST`, a choice of ours: Bitrix24 documents none), HTTPS when required, method
+//! exists (404), body decoding (400, or 413 over `--body-limit`), credentials (401), request
+//! rate (503), operating time (429), scope (403), then the method.
+//!
+//! Logging: one span per request carrying the method name (only when it names a registered
+//! method, so a token pasted into the wrong place never reaches the log), the user, the status
+//! and the latency. Paths, parameters and bodies are never logged.
 
 use std::sync::Arc;
 
@@ -138,26 +148,9 @@ async fn call(
     request: Request,
     started: f64,
 ) -> Result<Value, RestError> {
-    if !matches!(*request.method(), Method::GET | Method::POST | Method::HEAD) {
-        return Err(RestError::new(
-            405,
-            "INVALID_REQUEST",
-            format!("HTTP method {} is not supported", request.method()),
-        ));
-    }
-    if state.config.require_https && !is_https(state, request.headers()) {
-        return Err(RestError::https_required());
-    }
+    preflight(state, &target, &request)?;
     let (query, body) = read_params(state, request).await?;
-    let access_token = [query.get("auth"), body.params.get("auth")]
-        .into_iter()
-        .flatten()
-        .find_map(as_php_string)
-        .or(body.bearer);
-    let mut params = query;
-    params::merge_over(&mut params, body.params);
-    params.remove("auth");
-
+    let (params, access_token) = merge_params(query, body);
     let caller = auth::authenticate(state, &target.route, access_token.as_deref()).await?;
     tracing::Span::current().record("user", caller.user.id);
     let limit_key = caller.limit_key();
@@ -166,18 +159,7 @@ async fn call(
         .limits
         .check_operating(&limit_key, &target.method, started)?;
 
-    let ctx = CallContext {
-        state: state.clone(),
-        caller: Arc::new(caller),
-        request: Arc::new(RequestInfo {
-            request_id: b24lite_store::random::hex(16),
-            auth_connector: params
-                .get("auth_connector")
-                .and_then(as_php_string)
-                .filter(|c| !c.is_empty()),
-            in_batch: false,
-        }),
-    };
+    let ctx = call_context(state, caller, &params);
     let output: MethodOutput = state.registry.call(ctx, &target.method, params).await?;
 
     let finish = state.clock.now_f64();
@@ -196,6 +178,57 @@ async fn call(
         output,
         time_block(&timing, state.config.utc_offset),
     ))
+}
+
+/// Checks that need neither the body nor credentials: the HTTP method, HTTPS, and (as Bitrix24
+/// does) whether the method exists at all.
+fn preflight(state: &AppState, target: &Target, request: &Request) -> Result<(), RestError> {
+    if !matches!(*request.method(), Method::GET | Method::POST | Method::HEAD) {
+        return Err(RestError::new(
+            405,
+            "INVALID_REQUEST",
+            format!(
+                "HTTP method {} is not supported; use GET or POST",
+                request.method()
+            ),
+        ));
+    }
+    if state.config.require_https && !is_https(state, request.headers()) {
+        return Err(RestError::https_required());
+    }
+    if state.registry.get(&target.method).is_none() {
+        return Err(RestError::method_not_found());
+    }
+    Ok(())
+}
+
+/// The method's parameters (body over query, `auth` removed) and the OAuth token: `auth` in the
+/// query, else in the body, else a Bearer header (decision 3).
+fn merge_params(query: Params, body: BodyParams) -> (Params, Option<String>) {
+    let access_token = [query.get("auth"), body.params.get("auth")]
+        .into_iter()
+        .flatten()
+        .find_map(as_php_string)
+        .or(body.bearer);
+    let mut params = query;
+    params::merge_over(&mut params, body.params);
+    params.remove("auth");
+    (params, access_token)
+}
+
+fn call_context(state: &AppState, caller: crate::rest::Caller, params: &Params) -> CallContext {
+    CallContext {
+        state: state.clone(),
+        caller: Arc::new(caller),
+        request: Arc::new(RequestInfo {
+            request_id: b24lite_store::random::hex(16),
+            auth_connector: params
+                .get("auth_connector")
+                .and_then(as_php_string)
+                .filter(|c| !c.is_empty()),
+            in_batch: false,
+        }),
+    }
 }
 
 fn is_https(state: &AppState, headers: &HeaderMap) -> bool {

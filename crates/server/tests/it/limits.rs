@@ -69,3 +69,56 @@ async fn refused_calls_do_not_fill_the_bucket() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn batch_sub_calls_count_in_their_own_methods_budget() {
+    // A zero budget: a method's first call passes, every later one finds it exceeded.
+    let server = TestServer::start_with(&["--operating-limit", "0"]).await;
+    let blocked = json!({"error": "OPERATION_TIME_LIMIT", "error_description": "Method is blocked due to operation time limit."});
+    let (status, body) = server
+        .call(
+            "batch",
+            json!({"cmd": {"a": "profile", "b": "profile", "t": "server.time"}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["result"]["result"]["a"]["ID"], "1");
+    assert!(body["result"]["result"]["t"].is_string());
+    assert_eq!(body["result"]["result_error"], json!({"b": blocked}));
+    // The sub-call used profile's budget for this webhook; the outer batch used none.
+    assert_eq!(
+        server.call("profile", json!({})).await,
+        (429, blocked.clone())
+    );
+    assert_eq!(
+        server.call("batch", json!({"cmd": ["user.admin"]})).await.0,
+        200
+    );
+    assert_eq!(server.call("user.admin", json!({})).await, (429, blocked));
+    let other = server.cli(&["webhook", "add", "--user", "1", "--scope", "user"]);
+    assert_eq!(server.get(&format!("{}profile", other.trim())).await.0, 200);
+}
+
+#[tokio::test]
+async fn operating_time_adds_up_per_method() {
+    let server = TestServer::start().await;
+    let (_, first) = server.call("profile", json!({})).await;
+    let operating = |body: &Value| body["time"]["operating"].as_f64().unwrap();
+    let duration = |body: &Value| body["time"]["duration"].as_f64().unwrap();
+    assert!(
+        (operating(&first) - duration(&first)).abs() < 1e-9,
+        "{first}"
+    );
+    let cmd: Vec<&str> = vec!["profile"; 10];
+    server.call("batch", json!({"cmd": cmd})).await;
+    let (_, later) = server.call("profile", json!({})).await;
+    assert!(
+        operating(&later) > operating(&first) + duration(&later),
+        "earlier calls and sub-calls count: {later}"
+    );
+    let reset_at = later["time"]["operating_reset_at"].as_i64().unwrap();
+    assert_eq!(
+        reset_at,
+        first["time"]["start"].as_f64().unwrap() as i64 + 600
+    );
+}

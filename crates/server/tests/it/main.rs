@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod batch;
 mod limits;
+mod logs;
 mod protocol;
 mod tls;
 // Helpers serve many test modules; each module uses only some of them.

@@ -103,6 +103,11 @@ impl TestServer {
 
     /// Starts a server with extra `serve` flags.
     pub async fn start_with(args: &[&str]) -> TestServer {
+        TestServer::start_with_env(args, &[("RUST_LOG", "warn")], Stdio::inherit()).await
+    }
+
+    /// Starts a server with extra `serve` flags, environment variables and a stderr target.
+    pub async fn start_with_env(args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> TestServer {
         let data_dir = tempfile::tempdir().unwrap();
         let database = TestDatabase::create();
         let mut command = Command::new(env!("CARGO_BIN_EXE_b24lite"));
@@ -114,9 +119,9 @@ impl TestServer {
         }
         command
             .args(args)
-            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         b24lite::http::tls::install_crypto_provider();
         let mut child = ChildGuard(command.spawn().expect("start b24lite"));
         let stdout = child.0.stdout.take().unwrap();
