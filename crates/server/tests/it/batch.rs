@@ -258,10 +258,14 @@ async fn sub_calls_use_the_callers_scopes() {
     let url = server.cli(&["webhook", "add", "--user", "1", "--scope", "crm"]);
     let url = format!("{}batch", url.trim());
     let (status, body) = server
-        .get(&format!("{url}?cmd[me]=profile&cmd[u]=user.current"))
+        .get(&format!(
+            "{url}?cmd[me]=profile&cmd[u]=user.current&cmd[own]=profile%3Fauth%3Dbogus"
+        ))
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["result"]["result"]["me"]["ID"], "1");
+    // An `auth` inside a command changes nothing: the outer credentials are used.
+    assert_eq!(body["result"]["result"]["own"]["ID"], "1");
     assert_eq!(
         body["result"]["result_error"],
         json!({"u": {"error": "insufficient_scope", "error_description": ""}})
