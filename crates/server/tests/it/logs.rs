@@ -13,11 +13,12 @@ use crate::utils::TestServer;
 struct LoggedServer {
     server: TestServer,
     log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 async fn start_logged() -> LoggedServer {
-    let dir = tempfile::tempdir().unwrap().keep();
-    let log = dir.join("stderr.log");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
     let file = std::fs::File::create(&log).unwrap();
     let server = TestServer::start_with_env(
         &["--log-format", "json"],
@@ -25,7 +26,11 @@ async fn start_logged() -> LoggedServer {
         Stdio::from(file),
     )
     .await;
-    LoggedServer { server, log }
+    LoggedServer {
+        server,
+        log,
+        _dir: dir,
+    }
 }
 
 fn read_lines(path: &std::path::Path) -> Vec<Value> {
