@@ -62,3 +62,29 @@ async fn tls_and_require_https_together() {
     assert_eq!((status, &body["result"]["ID"]), (200, &json!("1")));
     assert!(server.printed("certificate: ").await.ends_with("cert.pem"));
 }
+
+#[tokio::test]
+async fn a_given_certificate_and_key() {
+    let own = tempfile::tempdir().unwrap();
+    let (cert, key) =
+        b24lite::http::tls::ensure_certificate(own.path(), None, &["localhost".into()]).unwrap();
+    let (cert_arg, key_arg) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let server =
+        TestServer::start_with(&["--tls", "--tls-cert", cert_arg, "--tls-key", key_arg]).await;
+    assert_eq!(server.printed("certificate: ").await, cert_arg);
+    assert!(
+        !server.data_dir.path().join("tls").exists(),
+        "nothing generated"
+    );
+    let pem = std::fs::read(&cert).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()])
+        .build()
+        .unwrap();
+    let response = client
+        .get(format!("{}profile", server.webhook_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(decode(response).await.0, 200);
+}
