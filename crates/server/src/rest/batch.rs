@@ -48,6 +48,9 @@ pub async fn run(ctx: CallContext, params: Params) -> MethodResult {
             results
                 .error
                 .push((key, RestError::batch_length_exceeded().to_json()));
+            if halt {
+                break;
+            }
             continue;
         }
         let started = ctx.state.clock.now_f64();

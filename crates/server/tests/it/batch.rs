@@ -201,6 +201,9 @@ async fn more_than_fifty_commands_run_the_first_fifty() {
         })
     );
     assert_eq!(time_keys(&body).len(), 50);
+    // With halt, the first command over the limit is the first error: nothing after it.
+    let (_, body) = server.call("batch", json!({"cmd": cmd, "halt": 1})).await;
+    assert_eq!(body["result"]["result_error"], json!({"50": exceeded}));
 }
 
 #[tokio::test]
