@@ -29,7 +29,10 @@ pub fn router(state: AppState) -> Router {
         .route("/rest", any(rest::no_method))
         .route("/rest/", any(rest::no_method))
         // `/rest` enforces `--body-limit` itself; axum's 2 MB default must not cut in first.
-        .route("/rest/{*path}", any(rest::handle).layer(DefaultBodyLimit::disable()))
+        .route(
+            "/rest/{*path}",
+            any(rest::handle).layer(DefaultBodyLimit::disable()),
+        )
         .merge(oauth::router())
         .route("/metrics", get(metrics::handle))
         .merge(admin::router(state.clone()))

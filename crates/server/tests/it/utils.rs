@@ -110,7 +110,7 @@ impl TestServer {
     pub async fn start_with_env(args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> TestServer {
         let data_dir = tempfile::tempdir().unwrap();
         let database = TestDatabase::create();
-        TestServer::launch(data_dir, database, args).await
+        TestServer::launch(data_dir, database, args, env, stderr).await
     }
 
     /// Kills the server and starts a new one on the same store.
@@ -122,13 +122,16 @@ impl TestServer {
             ..
         } = self;
         drop(_child);
-        TestServer::launch(data_dir, database, args).await
+        let env = [("RUST_LOG", "warn")];
+        TestServer::launch(data_dir, database, args, &env, Stdio::inherit()).await
     }
 
     async fn launch(
         data_dir: tempfile::TempDir,
         database: TestDatabase,
         args: &[&str],
+        env: &[(&str, &str)],
+        stderr: Stdio,
     ) -> TestServer {
         let mut command = Command::new(env!("CARGO_BIN_EXE_b24lite"));
         command
