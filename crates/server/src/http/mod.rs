@@ -2,6 +2,7 @@
 //!
 //! - `/rest/...`: Bitrix24 REST calls ([`rest`]), JSON ([`json`]) or XML ([`xml`]).
 //! - `/oauth/...`: the OAuth 2.0 server ([`oauth`]).
+//! - the contact file URLs of `file` field values ([`files`]).
 //! - `/healthz`: 200 once the server is ready.
 //! - `/admin/...`: the administrator's API, behind the admin key ([`admin`]).
 //! - `/metrics`: Prometheus text of the delivery engine.
@@ -10,6 +11,7 @@
 
 pub mod admin;
 mod admin_log;
+pub mod files;
 pub mod json;
 mod metrics;
 pub mod oauth;
@@ -33,6 +35,7 @@ pub fn router(state: AppState) -> Router {
             "/rest/{*path}",
             any(rest::handle).layer(DefaultBodyLimit::disable()),
         )
+        .route(files::SHOW_FILE_PATH, get(files::show_file))
         .merge(oauth::router())
         .route("/metrics", get(metrics::handle))
         .merge(admin::router(state.clone()))

@@ -207,6 +207,41 @@ async fn one_field_of_each_type_round_trips_through_a_contact() {
         (file.name.as_str(), file.size, content.as_slice()),
         ("report.pdf", 5, b"hello".as_slice())
     );
+    // The URLs the contact shows serve the file, and only for the contact and field holding it.
+    let server_ref = &server;
+    let fetch = |path: String| async move {
+        let url = format!("{}{path}", server_ref.base_url);
+        server_ref.client().get(url).send().await.unwrap()
+    };
+    let download = fetch(
+        read["UF_CRM_T_FILE"]["downloadUrl"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    )
+    .await;
+    assert_eq!(download.status().as_u16(), 200);
+    assert_eq!(
+        download.headers()["content-disposition"],
+        "attachment; filename=\"report.pdf\""
+    );
+    assert_eq!(download.bytes().await.unwrap().as_ref(), b"hello");
+    let show = fetch(
+        read["UF_CRM_T_FILE"]["showUrl"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    )
+    .await;
+    assert_eq!(
+        show.headers()["content-disposition"],
+        "inline; filename=\"report.pdf\""
+    );
+    let other_owner = read["UF_CRM_T_FILE"]["showUrl"].as_str().unwrap().replace(
+        &format!("ownerId={contact}"),
+        &format!("ownerId={}", contact + 1),
+    );
+    assert_eq!(fetch(other_owner).await.status().as_u16(), 404);
     let listed = ok(server
         .call("crm.contact.list", json!({"select": ["UF_*"]}))
         .await);

@@ -1,9 +1,8 @@
 //! Values of `file` fields: `{"fileData": ["name.ext", "<base64>"]}` uploads are stored (in the
 //! database, so every instance sees them) and replaced by the new file's id before the value is
 //! typed; `{"id": n}` or a bare id keeps an existing file. Reads show
-//! `{"id", "showUrl", "downloadUrl"}` with Bitrix24's relative contact file URLs.
-//!
-//! FIXME(#3): the server does not serve those URLs yet (no download route).
+//! `{"id", "showUrl", "downloadUrl"}` with Bitrix24's relative contact file URLs, which
+//! `http/files.rs` serves.
 
 use b24lite_core::RestError;
 use b24lite_core::params::{as_php_int, as_php_string, php_array_values};
@@ -72,36 +71,22 @@ async fn file_id(tx: &mut Tx, entry: &Value, now: i64) -> Result<Option<i64>, Re
 /// The read form of a stored file id.
 pub fn file_json(contact_id: i64, field_name: &str, file_id: i64) -> Value {
     let show = format!(
-        "/bitrix/components/bitrix/crm.contact.show/show_file.php?ownerId={contact_id}\
-         &fieldName={field_name}&dynamic=Y&fileId={file_id}"
+        "{}?ownerId={contact_id}&fieldName={field_name}&dynamic=Y&fileId={file_id}",
+        crate::http::files::SHOW_FILE_PATH
     );
     json!({"id": file_id, "showUrl": show, "downloadUrl": format!("{show}&download=y")})
 }
 
 /// Standard base64 (padding optional, whitespace ignored); `None` when malformed.
 fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut buffer, mut bits) = (0u32, 0u32);
-    for byte in text
-        .bytes()
-        .filter(|b| !b.is_ascii_whitespace() && *b != b'=')
-    {
-        let value = match byte {
-            b'A'..=b'Z' => byte - b'A',
-            b'a'..=b'z' => byte - b'a' + 26,
-            b'0'..=b'9' => byte - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        };
-        buffer = (buffer << 6) | u32::from(value);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    Some(out)
+    use base64::Engine;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    LENIENT.decode(compact).ok()
 }
 
 #[cfg(test)]
