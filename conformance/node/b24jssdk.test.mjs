@@ -13,8 +13,8 @@ import { after, before, test } from 'node:test'
 
 import { AjaxError, B24Hook } from '@bitrix24/b24jssdk'
 
-import { runScenario } from './scenario.mjs'
-import { portal } from './support.mjs'
+import { checkEvents, runScenario } from './scenario.mjs'
+import { eventRecorder, portal, subscribe } from './support.mjs'
 
 let b24
 
@@ -105,6 +105,14 @@ const adapter = {
   }
 }
 
-test('custom field lifecycle', async () => {
-  await runScenario(adapter)
+test('custom field lifecycle, and its events', async () => {
+  const server = portal()
+  const recorder = await eventRecorder()
+  try {
+    const token = await subscribe(server, recorder.url('jssdk'))
+    const created = await runScenario(adapter)
+    await checkEvents(recorder, 'jssdk', created, token)
+  } finally {
+    await recorder.close()
+  }
 })

@@ -9,8 +9,8 @@ import { test } from 'node:test'
 
 import { Bitrix } from '@2bad/bitrix'
 
-import { runScenario } from './scenario.mjs'
-import { portal } from './support.mjs'
+import { checkEvents, runScenario } from './scenario.mjs'
+import { eventRecorder, portal, subscribe } from './support.mjs'
 
 const bitrix = Bitrix(portal().webhookUrl.replace(/\/$/, ''))
 
@@ -80,6 +80,14 @@ const adapter = {
   expectNotFound: (makeCall) => rejectsWith(makeCall(), 400, 'ERROR_NOT_FOUND')
 }
 
-test('custom field lifecycle', async () => {
-  await runScenario(adapter)
+test('custom field lifecycle, and its events', async () => {
+  const server = portal()
+  const recorder = await eventRecorder()
+  try {
+    const token = await subscribe(server, recorder.url('twobad'))
+    const created = await runScenario(adapter)
+    await checkEvents(recorder, 'twobad', created, token)
+  } finally {
+    await recorder.close()
+  }
 })

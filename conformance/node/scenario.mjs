@@ -99,7 +99,7 @@ export async function runScenario (client) {
   await update(client, ids)
   await contactValues(client, specs, ids)
   await deleteAll(client, ids, fillers)
-  return { ids, fillers, specs }
+  return { ids, fillers, specs, prefix: client.prefix }
 }
 
 async function createTyped (client, specs) {
@@ -219,4 +219,23 @@ export function expectedEvents ({ ids, fillers, specs }) {
     ['ONCRMCONTACTUSERFIELDSETENUMVALUES', String(ids.tier)]
   )
   return out.sort()
+}
+
+/** The four events of this client's fields arrived at its handler, each once, in Bitrix24's
+ *  outgoing-webhook shape. */
+export async function checkEvents (recorder, path, created, token) {
+  const names = new Map(Object.entries(created.ids).map(([short, id]) => [String(id), fullName(created.specs[short])]))
+  fillerSpecs(created.prefix).forEach((spec, i) => names.set(String(created.fillers[i]), fullName(spec)))
+  const expected = expectedEvents(created)
+  const mine = (forms) => forms.filter((f) => names.has(f.data?.FIELDS?.ID))
+
+  const forms = mine(await recorder.waitFor(path, (forms) => mine(forms).length >= expected.length))
+  assert.deepEqual(forms.map((f) => [f.event, f.data.FIELDS.ID]).sort(), expected, 'events received')
+  for (const form of forms) {
+    const id = form.data.FIELDS.ID
+    assert.deepEqual(form.data, { FIELDS: { ID: id, ENTITY_ID: 'CRM_CONTACT', FIELD_NAME: names.get(id) } })
+    assert.equal(form.auth.application_token, token)
+    assert.match(form.event_handler_id, /^\d+$/)
+    assert.match(form.ts, /^\d+$/)
+  }
 }

@@ -25,6 +25,23 @@ export async function cli (server, ...args) {
   return stdout
 }
 
+const FIELD_EVENTS = [
+  'onCrmContactUserFieldAdd',
+  'onCrmContactUserFieldUpdate',
+  'onCrmContactUserFieldDelete',
+  'onCrmContactUserFieldSetEnumValues'
+]
+
+/** Registers an outgoing webhook (`b24lite outgoing add`) for the four field events that posts
+ *  to `url`; resolves to its application_token. */
+export async function subscribe (server, url) {
+  const flags = FIELD_EVENTS.flatMap((name) => ['--event', name])
+  const out = await cli(server, 'outgoing', 'add', '--url', url, ...flags)
+  const [handlerId, token] = out.trim().split('\t')
+  if (!/^\d+$/.test(handlerId) || !token) throw new Error(`unexpected outgoing add output: ${out}`)
+  return token
+}
+
 /** Decodes `a[b][c]=x&...` into nested objects, as PHP fills `$_POST`. */
 export function phpForm (body) {
   const out = {}
@@ -57,7 +74,7 @@ export async function eventRecorder () {
   const { port } = server.address()
   return {
     url: (path) => `http://127.0.0.1:${port}/${path.replace(/^\//, '')}`,
-    received: (path) => received.filter((r) => r.path === path).map((r) => r.form),
+    received: (path) => received.filter((r) => r.path === `/${path.replace(/^\//, '')}`).map((r) => r.form),
     /** Polls until `done(forms)` holds for the forms received on `path`; resolves to them. */
     async waitFor (path, done, timeoutMs = 15000) {
       const deadline = Date.now() + timeoutMs

@@ -100,8 +100,9 @@ class EventRecorder:
         return f"http://{host}:{port}/{path.lstrip('/')}"
 
     def received(self, path: str) -> list[dict]:
+        wanted = "/" + path.lstrip("/")
         with self._lock:
-            return [form for (p, form) in self._received if p == path]
+            return [form for (p, form) in self._received if p == wanted]
 
     def wait_for(self, path: str, done, timeout: float = 15.0) -> list[dict]:
         """Polls until `done(forms)` holds for the forms received on `path`; returns them."""
@@ -122,3 +123,26 @@ def events():
     recorder = EventRecorder()
     yield recorder
     recorder.close()
+
+
+FIELD_EVENTS = [
+    "onCrmContactUserFieldAdd",
+    "onCrmContactUserFieldUpdate",
+    "onCrmContactUserFieldDelete",
+    "onCrmContactUserFieldSetEnumValues",
+]
+
+
+@pytest.fixture(scope="session")
+def subscribe(portal: Portal, events: EventRecorder):
+    """`subscribe(path)` registers an outgoing webhook (`b24lite outgoing add`) for the four field
+    events that posts to `path` of the recorder, and returns its application_token."""
+
+    def add(path: str) -> str:
+        flags = [arg for name in FIELD_EVENTS for arg in ("--event", name)]
+        out = portal.cli("outgoing", "add", "--url", events.url(path), *flags)
+        handler_id, token = out.strip().split("\t")
+        assert handler_id.isdigit() and token, out
+        return token
+
+    return add

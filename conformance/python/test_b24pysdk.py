@@ -104,5 +104,7 @@ class Adapter:
         assert caught.value.error == "ERROR_NOT_FOUND", caught.value.error_description
 
 
-def test_custom_field_lifecycle(client):
-    scenario.run(Adapter(client))
+def test_custom_field_lifecycle(client, events, subscribe):
+    token = subscribe("pysdk")
+    created = scenario.run(Adapter(client))
+    scenario.check_events(events, "pysdk", created, token)

@@ -113,5 +113,7 @@ class Adapter:
         assert caught.value.message == "HTTP error: 400"
 
 
-def test_custom_field_lifecycle(bx):
-    scenario.run(Adapter(bx))
+def test_custom_field_lifecycle(bx, events, subscribe):
+    token = subscribe("rest")
+    created = scenario.run(Adapter(bx))
+    scenario.check_events(events, "rest", created, token)

@@ -107,5 +107,7 @@ class Adapter:
         assert error["error"] == "ERROR_NOT_FOUND", error
 
 
-def test_custom_field_lifecycle(bx):
-    scenario.run(Adapter(bx))
+def test_custom_field_lifecycle(bx, events, subscribe):
+    token = subscribe("fast")
+    created = scenario.run(Adapter(bx))
+    scenario.check_events(events, "fast", created, token)
