@@ -41,3 +41,40 @@ pub async fn record(
     .await?;
     Ok(row.try_get("id")?)
 }
+
+/// A recorded event as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub name: String,
+    pub data: serde_json::Value,
+    pub user_id: Option<i64>,
+    pub request_id: String,
+}
+
+/// The last `limit` recorded events, oldest first (inspection and tests).
+pub async fn list_recent(
+    conn: &mut AnyConnection,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, name, data, user_id, request_id FROM
+           (SELECT id, name, data, user_id, request_id FROM events ORDER BY id DESC LIMIT $1) t
+         ORDER BY id",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let data: String = row.try_get("data")?;
+            Ok(StoredEvent {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                data: serde_json::from_str(&data).unwrap_or_default(),
+                user_id: row.try_get("user_id")?,
+                request_id: row.try_get("request_id")?,
+            })
+        })
+        .collect()
+}

@@ -8,16 +8,19 @@
 //! stored as text.
 //!
 //! Modules by concern: [`portal`] (portal identity and users), [`webhooks`] (incoming webhooks),
-//! [`events`] (the outbox).
+//! [`events`] (the outbox), [`userfields`] (custom field definitions), [`contacts`] (contacts
+//! and their custom-field values).
 //!
 //! Invariants: every write that must be all-or-nothing runs in one [`Tx`] from
 //! [`Store::begin_write`]; no transaction is held open across network IO.
 
+pub mod contacts;
 mod db;
 pub mod events;
 pub mod migrations;
 pub mod portal;
 pub mod random;
+pub mod userfields;
 pub mod webhooks;
 
 /// Reads a 0/1 flag column. Flags are integers in both dialects because sqlx's `Any` driver
@@ -28,3 +31,5 @@ pub fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, sqlx::Error> 
 }
 
 pub use db::{Dialect, Store, StoreError, Tx, UnixTime};
+/// The connection type store functions take (a `Tx` or a pooled connection derefs to it).
+pub use sqlx::AnyConnection;

@@ -26,6 +26,12 @@ const SCRIPTS: &[Script] = &[
         postgres: include_str!("../migrations/postgres/0001_portal.sql"),
     },
     Script {
+        version: 3001,
+        description: "userfields",
+        sqlite: include_str!("../migrations/sqlite/0003_userfields.sql"),
+        postgres: include_str!("../migrations/postgres/0003_userfields.sql"),
+    },
+    Script {
         version: 4001,
         description: "events",
         sqlite: include_str!("../migrations/sqlite/0004_events.sql"),

@@ -108,6 +108,16 @@ pub async fn ensure_admin(conn: &mut AnyConnection, now: UnixTime) -> Result<Use
     .bind(now)
     .execute(&mut *conn)
     .await?;
+    // An explicit id does not move PostgreSQL's identity sequence: move it past user 1, or the
+    // next `create_user` would collide with the administrator.
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query(
+            "SELECT setval(pg_get_serial_sequence('users', 'id'),
+                           GREATEST((SELECT MAX(id) FROM users), 1))",
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
     get_user(conn, 1).await?.ok_or(StoreError::NotFound)
 }
 

@@ -1,6 +1,8 @@
 //! REST methods, one module per family. Each module's `register` adds its methods to the table.
 
 pub mod common;
+pub mod contact;
+pub mod userfield;
 
 use crate::rest::Registry;
 use crate::rest::registry::{AuthRule, MethodSpec};
@@ -16,5 +18,7 @@ pub fn registry() -> Registry {
         handler: |ctx, params| Box::pin(crate::rest::batch::run(ctx, params)),
     });
     common::register(&mut registry);
+    userfield::register(&mut registry);
+    contact::register(&mut registry);
     registry
 }

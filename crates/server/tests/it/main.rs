@@ -4,7 +4,9 @@
 //! when `B24LITE_TEST_POSTGRES_URL` is set, a PostgreSQL database created for the test and
 //! dropped after it. `.ci/run` runs the suite once per store.
 
+mod contacts;
 mod protocol;
+mod userfields;
 // Helpers serve many test modules; each module uses only some of them.
 #[allow(dead_code)]
 mod utils;

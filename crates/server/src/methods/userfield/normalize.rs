@@ -1,0 +1,209 @@
+//! Input rules of a field definition: FIELD_NAME, the Y/N flags, SHOW_FILTER, SORT and the five
+//! label maps.
+//!
+//! Choices where the specs are open:
+//! - Flags accept `Y`/`N` in any case and JSON booleans (`true` is `Y`); the same coercion is
+//!   used on add and update (the server code's update is stricter about `y` for MANDATORY; we
+//!   prefer one rule a client can rely on).
+//! - `SHOW_FILTER`: `Y` (or `true`) is stored as `E`, `I` for `employee`; the modes `I`, `E`, `S`
+//!   are accepted as they are; anything else is `N`.
+//! - Labels: keys for languages the portal does not have are dropped (decision 16).
+
+use b24lite_core::RestError;
+use b24lite_core::params::{as_php_int, as_php_string};
+use serde_json::{Map, Value};
+
+/// The five label properties, in the order results show them.
+pub const LABEL_KEYS: [&str; 5] = [
+    "EDIT_FORM_LABEL",
+    "LIST_COLUMN_LABEL",
+    "LIST_FILTER_LABEL",
+    "ERROR_MESSAGE",
+    "HELP_MESSAGE",
+];
+
+/// Longest full field name, prefix included.
+const MAX_NAME: usize = 50;
+
+/// `ERROR_CORE` with HTTP 400: storage-level refusals.
+pub fn core_error(text: impl Into<String>) -> RestError {
+    RestError::new(400, "ERROR_CORE", text)
+}
+
+/// Trims, upper-cases and prefixes a FIELD_NAME: `UF_CRM_X` stays, `UF_X` becomes `UF_CRM_X`,
+/// anything else gets `UF_CRM_` in front.
+pub fn prefixed_name(raw: &str) -> String {
+    let name = raw.trim().to_ascii_uppercase();
+    if name.starts_with("UF_CRM_") {
+        name
+    } else if let Some(rest) = name.strip_prefix("UF_") {
+        format!("UF_CRM_{rest}")
+    } else {
+        format!("UF_CRM_{name}")
+    }
+}
+
+/// The storage checks of a full name; every failing check gives one message.
+pub fn name_errors(name: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    if name.chars().count() > MAX_NAME {
+        errors.push("Field name is too long (more than 50 characters).".to_string());
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    {
+        errors.push(
+            "Field name contains invalid characters. Allowed characters are: A-Z, 0-9 and _."
+                .to_string(),
+        );
+    }
+    errors
+}
+
+/// A non-empty trimmed string form of a scalar.
+pub fn text(value: Option<&Value>) -> Option<String> {
+    value
+        .and_then(as_php_string)
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// `true` for `Y`/`y`/JSON `true`.
+pub fn is_yes(value: &Value) -> bool {
+    match value {
+        Value::Bool(b) => *b,
+        Value::String(s) => s.trim().eq_ignore_ascii_case("Y"),
+        _ => false,
+    }
+}
+
+/// `true` for `N`/`n`/JSON `false`.
+pub fn is_no(value: &Value) -> bool {
+    match value {
+        Value::Bool(b) => !*b,
+        Value::String(s) => s.trim().eq_ignore_ascii_case("N"),
+        _ => false,
+    }
+}
+
+/// A flag that is off unless given as yes.
+pub fn flag_off(fields: &Map<String, Value>, key: &str, current: bool) -> bool {
+    fields.get(key).map_or(current, is_yes)
+}
+
+/// A flag that is on unless given as no.
+pub fn flag_on(fields: &Map<String, Value>, key: &str, current: bool) -> bool {
+    fields.get(key).map_or(current, |v| !is_no(v))
+}
+
+/// The stored SHOW_FILTER mode for an input value.
+pub fn show_filter(value: &Value, user_type_id: &str) -> String {
+    let raw = as_php_string(value)
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_uppercase();
+    let mode = match raw.as_str() {
+        "Y" | "1" if user_type_id == "employee" => "I",
+        "Y" | "1" => "E",
+        "I" | "E" | "S" => raw.as_str(),
+        _ => "N",
+    };
+    mode.to_string()
+}
+
+/// SORT: a positive integer, else `fallback`.
+pub fn sort(value: Option<&Value>, fallback: i64) -> i64 {
+    value.map(as_php_int).filter(|n| *n > 0).unwrap_or(fallback)
+}
+
+/// The five label maps of a new field. `default` is the trimmed LABEL or, without one, the full
+/// field name.
+pub fn labels_for_add(fields: &Map<String, Value>, default: &str, languages: &[String]) -> Value {
+    let mut labels = Map::new();
+    for key in LABEL_KEYS {
+        let map = label_map(fields.get(key), languages, default, default);
+        labels.insert(key.to_string(), map);
+    }
+    Value::Object(labels)
+}
+
+/// Applies the labels given on update: a label sent replaces the whole map, languages it does
+/// not name become `""`.
+pub fn labels_for_update(
+    stored: &Value,
+    fields: &Map<String, Value>,
+    languages: &[String],
+) -> Value {
+    let mut labels = stored.as_object().cloned().unwrap_or_default();
+    for key in LABEL_KEYS {
+        if let Some(given) = fields.get(key) {
+            labels.insert(key.to_string(), label_map(Some(given), languages, "", ""));
+        }
+    }
+    Value::Object(labels)
+}
+
+/// One label as a map over the portal's languages. A non-empty string fills every language
+/// (on update an empty string blanks them: `all` is then `""`); a map fills its languages and
+/// `rest` the others; anything else gives `all` everywhere.
+fn label_map(given: Option<&Value>, languages: &[String], all: &str, rest: &str) -> Value {
+    let mut map = Map::new();
+    match given {
+        Some(Value::Object(per_language)) => {
+            for lang in languages {
+                let text = per_language
+                    .get(lang)
+                    .and_then(as_php_string)
+                    .unwrap_or_else(|| rest.to_string());
+                map.insert(lang.clone(), Value::String(text));
+            }
+        }
+        Some(value @ (Value::String(_) | Value::Number(_))) => {
+            let text = as_php_string(value).unwrap_or_default();
+            let text = if text.is_empty() {
+                all.to_string()
+            } else {
+                text
+            };
+            for lang in languages {
+                map.insert(lang.clone(), Value::String(text.clone()));
+            }
+        }
+        _ => {
+            for lang in languages {
+                map.insert(lang.clone(), Value::String(all.to_string()));
+            }
+        }
+    }
+    Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn prefixes() {
+        assert_eq!(prefixed_name(" note "), "UF_CRM_NOTE");
+        assert_eq!(prefixed_name("uf_note"), "UF_CRM_NOTE");
+        assert_eq!(prefixed_name("UF_CRM_NOTE"), "UF_CRM_NOTE");
+        assert_eq!(prefixed_name("CRM_X"), "UF_CRM_CRM_X");
+    }
+
+    #[test]
+    fn name_checks() {
+        assert!(name_errors(&prefixed_name(&"A".repeat(43))).is_empty());
+        assert_eq!(name_errors(&prefixed_name(&"A".repeat(44))).len(), 1);
+        assert_eq!(name_errors("UF_CRM_MY-FIELD").len(), 1);
+    }
+
+    #[test]
+    fn update_label_blanks_other_languages() {
+        let langs = vec!["en".to_string(), "de".to_string()];
+        let fields = json!({"LIST_COLUMN_LABEL": {"en": "E", "ru": "R"}});
+        let labels = labels_for_update(&json!({}), fields.as_object().unwrap(), &langs);
+        assert_eq!(labels, json!({"LIST_COLUMN_LABEL": {"en": "E", "de": ""}}));
+    }
+}
