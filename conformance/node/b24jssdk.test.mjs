@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test'
 import { AjaxError, B24Hook } from '@bitrix24/b24jssdk'
 
 import { checkEvents, runScenario } from './scenario.mjs'
-import { eventRecorder, portal, subscribe } from './support.mjs'
+import { eventRecorder, portal, subscribe, unsubscribe } from './support.mjs'
 
 let b24
 
@@ -108,11 +108,12 @@ const adapter = {
 test('custom field lifecycle, and its events', async () => {
   const server = portal()
   const recorder = await eventRecorder()
+  const webhook = await subscribe(server, recorder.url('jssdk'))
   try {
-    const token = await subscribe(server, recorder.url('jssdk'))
     const created = await runScenario(adapter)
-    await checkEvents(recorder, 'jssdk', created, token)
+    await checkEvents(recorder, 'jssdk', created, webhook.token)
   } finally {
+    await unsubscribe(server, webhook.id)
     await recorder.close()
   }
 })

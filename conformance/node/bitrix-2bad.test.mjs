@@ -10,7 +10,7 @@ import { test } from 'node:test'
 import { Bitrix } from '@2bad/bitrix'
 
 import { checkEvents, runScenario } from './scenario.mjs'
-import { eventRecorder, portal, subscribe } from './support.mjs'
+import { eventRecorder, portal, subscribe, unsubscribe } from './support.mjs'
 
 const bitrix = Bitrix(portal().webhookUrl.replace(/\/$/, ''))
 
@@ -83,11 +83,12 @@ const adapter = {
 test('custom field lifecycle, and its events', async () => {
   const server = portal()
   const recorder = await eventRecorder()
+  const webhook = await subscribe(server, recorder.url('twobad'))
   try {
-    const token = await subscribe(server, recorder.url('twobad'))
     const created = await runScenario(adapter)
-    await checkEvents(recorder, 'twobad', created, token)
+    await checkEvents(recorder, 'twobad', created, webhook.token)
   } finally {
+    await unsubscribe(server, webhook.id)
     await recorder.close()
   }
 })

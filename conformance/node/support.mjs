@@ -33,14 +33,16 @@ const FIELD_EVENTS = [
 ]
 
 /** Registers an outgoing webhook (`b24lite outgoing add`) for the four field events that posts
- *  to `url`; resolves to its application_token. */
+ *  to `url`; resolves to `{ id, token }` (its id and application_token). */
 export async function subscribe (server, url) {
   const flags = FIELD_EVENTS.flatMap((name) => ['--event', name])
   const out = await cli(server, 'outgoing', 'add', '--url', url, ...flags)
-  const [handlerId, token] = out.trim().split('\t')
-  if (!/^\d+$/.test(handlerId) || !token) throw new Error(`unexpected outgoing add output: ${out}`)
-  return token
+  const [id, token] = out.trim().split('\t')
+  if (!/^\d+$/.test(id) || !token) throw new Error(`unexpected outgoing add output: ${out}`)
+  return { id, token }
 }
+
+export const unsubscribe = (server, id) => cli(server, 'outgoing', 'delete', id)
 
 /** Decodes `a[b][c]=x&...` into nested objects, as PHP fills `$_POST`. */
 export function phpForm (body) {

@@ -136,13 +136,20 @@ FIELD_EVENTS = [
 @pytest.fixture(scope="session")
 def subscribe(portal: Portal, events: EventRecorder):
     """`subscribe(path)` registers an outgoing webhook (`b24lite outgoing add`) for the four field
-    events that posts to `path` of the recorder, and returns its application_token."""
+    events that posts to `path` of the recorder, and returns its application_token; the webhooks
+    are deleted at the end of the session."""
+
+    added = []
 
     def add(path: str) -> str:
         flags = [arg for name in FIELD_EVENTS for arg in ("--event", name)]
         out = portal.cli("outgoing", "add", "--url", events.url(path), *flags)
-        handler_id, token = out.strip().split("\t")
-        assert handler_id.isdigit() and token, out
+        webhook_id, token = out.strip().split("\t")
+        assert webhook_id.isdigit() and token, out
+        added.append(webhook_id)
         return token
 
-    return add
+    yield add
+    # The recorder closes after this: later events must not be sent to a closed port.
+    for webhook_id in added:
+        portal.cli("outgoing", "delete", webhook_id)
