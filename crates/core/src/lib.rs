@@ -3,11 +3,13 @@
 //! - [`params`]: request parameters as PHP builds them (`fields[LIST][0][VALUE]=x`), and the
 //!   helpers methods use to read them the way the Bitrix24 server code does.
 //! - [`wire`]: the reverse direction, PHP `http_build_query` encoding for event deliveries.
+//! - [`events`]: the catalogue of events b24lite fires, with their scopes.
 //! - [`error`]: the `{"error", "error_description"}` envelope with Bitrix24's codes and statuses.
 //!
 //! Invariant: this crate does no IO and knows nothing of tokio, HTTP servers or SQL.
 
 pub mod error;
+pub mod events;
 pub mod params;
 pub mod wire;
 

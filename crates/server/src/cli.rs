@@ -36,6 +36,19 @@ pub enum Command {
     /// Manage incoming webhooks (`/rest/{user_id}/{token}/`).
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Manage local applications and their installation.
+    #[command(subcommand)]
+    App(crate::cli_app::AppCommand),
+    /// Manage outgoing webhooks (event subscriptions that POST to a handler URL).
+    #[command(subcommand)]
+    Outgoing(crate::cli_outgoing::OutgoingCommand),
+    /// Inspect event deliveries.
+    #[command(subcommand)]
+    Deliveries(crate::cli_outgoing::DeliveriesCommand),
+    /// Send a delivery again, or every failed delivery of a handler.
+    Redeliver(crate::cli_outgoing::RedeliverArgs),
+    /// Run a local handler that prints every event delivered to it.
+    Listen(crate::listen::ListenArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +132,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Serve(config) => serve(*config).await,
         Command::User(command) => user(command).await,
         Command::Webhook(command) => webhook(command).await,
+        Command::App(command) => crate::cli_app::run(command).await,
+        Command::Outgoing(command) => crate::cli_outgoing::outgoing(command).await,
+        Command::Deliveries(command) => crate::cli_outgoing::deliveries(command).await,
+        Command::Redeliver(args) => crate::cli_outgoing::redeliver(args).await,
+        Command::Listen(args) => crate::listen::run(args).await,
     }
 }
 

@@ -28,6 +28,15 @@ pub struct StoreArgs {
     pub database_url: Option<String>,
 }
 
+impl ServeConfig {
+    pub fn token_lifetimes(&self) -> b24lite_store::apps::Lifetimes {
+        b24lite_store::apps::Lifetimes {
+            access: self.access_token_ttl,
+            refresh: self.refresh_token_ttl,
+        }
+    }
+}
+
 impl StoreArgs {
     /// The database URL, defaulting to `b24lite.db` inside the data folder.
     pub fn url(&self) -> String {
@@ -87,9 +96,45 @@ pub struct ServeConfig {
     /// data folder when absent.
     #[arg(long, env = "B24LITE_ADMIN_KEY")]
     pub admin_key: Option<String>,
+    /// Lifetime of OAuth access tokens, in seconds.
+    #[arg(long, env = "B24LITE_ACCESS_TOKEN_TTL", default_value_t = 3600)]
+    pub access_token_ttl: i64,
+    /// Lifetime of OAuth refresh tokens, in seconds (28 days).
+    #[arg(long, env = "B24LITE_REFRESH_TOKEN_TTL", default_value_t = 28 * 24 * 3600)]
+    pub refresh_token_ttl: i64,
     /// Let the admin API move the server clock forward (for tests of expiry and retries).
     #[arg(long, env = "B24LITE_ALLOW_CLOCK_CONTROL")]
     pub allow_clock_control: bool,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+/// Settings of the event delivery engine (`dispatch`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeliveryArgs {
+    /// Timeout of one delivery request, in seconds.
+    #[arg(long, env = "B24LITE_DELIVERY_TIMEOUT", default_value_t = 5.0)]
+    pub delivery_timeout: f64,
+    /// Number of delivery worker tasks; 0 runs none (an instance that only serves the API while
+    /// others deliver).
+    #[arg(long, env = "B24LITE_DELIVERY_WORKERS", default_value_t = 2)]
+    pub delivery_workers: usize,
+    /// Refuse handlers whose address (as resolved) is loopback, private or link-local.
+    #[arg(long, env = "B24LITE_REFUSE_PRIVATE_TARGETS")]
+    pub refuse_private_targets: bool,
+    /// Delays in seconds between attempts of the `retry` policy, comma-separated; the number of
+    /// attempts is one more than the number of delays.
+    #[arg(
+        long,
+        env = "B24LITE_RETRY_SCHEDULE",
+        value_delimiter = ',',
+        default_value = "5,300,1800,7200,18000,36000,36000"
+    )]
+    pub retry_schedule: Vec<u64>,
+    /// How often, in milliseconds, workers look for due retries and for events committed by
+    /// other processes (a commit in this process wakes them at once).
+    #[arg(long, env = "B24LITE_DISPATCH_SWEEP_MS", default_value_t = 1000)]
+    pub dispatch_sweep_ms: u64,
 }
 
 /// The leaky-bucket request-rate limit of `rest-protocol.md` §10.2.

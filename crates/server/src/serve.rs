@@ -93,6 +93,7 @@ impl Server {
             limits,
             admin_key,
             outbox_signal: tokio::sync::Notify::new(),
+            delivery_metrics: Default::default(),
         });
         Ok(Server {
             state,
@@ -126,6 +127,7 @@ impl Server {
 
     /// Serves until Ctrl-C or SIGTERM.
     pub async fn run(self) -> anyhow::Result<()> {
+        let dispatcher = crate::dispatch::Dispatcher::start(self.state.clone())?;
         let app = http::router(self.state.clone());
         let handle = axum_server::Handle::new();
         tokio::spawn(shutdown_on_signal(handle.clone()));
@@ -144,6 +146,7 @@ impl Server {
                     .await?
             }
         }
+        dispatcher.stop().await;
         self.state.store.close().await;
         Ok(())
     }

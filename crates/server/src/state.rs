@@ -28,6 +28,8 @@ pub struct Shared {
     pub admin_key: String,
     /// Signalled after a transaction that recorded events commits.
     pub outbox_signal: tokio::sync::Notify,
+    /// Attempt counters and latencies of the delivery engine.
+    pub delivery_metrics: crate::dispatch::Metrics,
 }
 
 impl AppState {

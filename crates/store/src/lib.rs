@@ -8,16 +8,25 @@
 //! stored as text.
 //!
 //! Modules by concern: [`portal`] (portal identity and users), [`webhooks`] (incoming webhooks),
-//! [`events`] (the outbox), [`userfields`] (custom field definitions), [`contacts`] (contacts
-//! and their custom-field values).
+//! [`apps`] (applications and OAuth grants), [`bindings`] (applications' `event.bind` rows),
+//! [`events`] (the outbox and its fan-out), [`outgoing`] (outgoing webhooks and handler rows),
+//! [`deliveries`] (the delivery queue shared by workers, attempts, re-sending), [`userfields`]
+//! (custom field definitions), [`contacts`] (contacts and their custom-field values),
+//! [`offline`] (applications' offline event queue).
 //!
 //! Invariants: every write that must be all-or-nothing runs in one [`Tx`] from
 //! [`Store::begin_write`]; no transaction is held open across network IO.
 
+pub mod apps;
+pub mod bindings;
 pub mod contacts;
 mod db;
+pub mod deliveries;
+mod delivery_log;
 pub mod events;
 pub mod migrations;
+pub mod offline;
+pub mod outgoing;
 pub mod portal;
 pub mod random;
 pub mod userfields;

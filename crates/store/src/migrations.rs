@@ -37,6 +37,12 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../migrations/sqlite/0004_events.sql"),
         postgres: include_str!("../migrations/postgres/0004_events.sql"),
     },
+    Script {
+        version: 5001,
+        description: "apps",
+        sqlite: include_str!("../migrations/sqlite/0005_apps.sql"),
+        postgres: include_str!("../migrations/postgres/0005_apps.sql"),
+    },
 ];
 
 /// The migrator for one dialect. On PostgreSQL sqlx takes an advisory lock while it runs, so

@@ -1,7 +1,10 @@
 //! REST methods, one module per family. Each module's `register` adds its methods to the table.
 
+pub mod app;
 pub mod common;
 pub mod contact;
+pub mod event;
+pub mod offline;
 pub mod userfield;
 
 use crate::rest::Registry;
@@ -18,6 +21,9 @@ pub fn registry() -> Registry {
         handler: |ctx, params| Box::pin(crate::rest::batch::run(ctx, params)),
     });
     common::register(&mut registry);
+    app::register(&mut registry);
+    event::register(&mut registry);
+    offline::register(&mut registry);
     userfield::register(&mut registry);
     contact::register(&mut registry);
     registry

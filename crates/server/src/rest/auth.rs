@@ -9,7 +9,7 @@
 use subtle::ConstantTimeEq;
 
 use b24lite_core::RestError;
-use b24lite_store::{portal, webhooks};
+use b24lite_store::{apps, portal, webhooks};
 
 use crate::rest::{Caller, Credential};
 use crate::state::AppState;
@@ -64,9 +64,36 @@ async fn webhook_caller(state: &AppState, user_id: &str, token: &str) -> Result<
     })
 }
 
-/// FIXME(#5): application access tokens are not issued yet, so every token is unknown.
-async fn app_caller(_state: &AppState, _token: &str) -> Result<Caller, RestError> {
-    Err(RestError::invalid_token())
+/// An application's access token: unknown, revoked, or of an application no longer installed →
+/// `invalid_token`; past its lifetime → `expired_token` (clients refresh on exactly that code).
+async fn app_caller(state: &AppState, token: &str) -> Result<Caller, RestError> {
+    let mut conn = state.store.pool().acquire().await.map_err(internal)?;
+    let grant = apps::find_access_token(&mut conn, token)
+        .await
+        .map_err(internal)?
+        .filter(|grant| !grant.revoked)
+        .ok_or_else(RestError::invalid_token)?;
+    if grant.expires_at <= state.clock.now() {
+        return Err(RestError::expired_token());
+    }
+    let app = apps::get(&mut conn, grant.app_id)
+        .await
+        .map_err(internal)?
+        .filter(|app| app.installed)
+        .ok_or_else(RestError::invalid_token)?;
+    let user = portal::get_user(&mut conn, grant.user_id)
+        .await
+        .map_err(internal)?
+        .filter(|user| user.active)
+        .ok_or_else(RestError::invalid_token)?;
+    Ok(Caller {
+        user,
+        credential: Credential::App {
+            app_id: app.id,
+            client_id: app.client_id,
+            scopes: app.scopes,
+        },
+    })
 }
 
 /// Logs a storage failure and hides it behind Bitrix24's `INTERNAL_SERVER_ERROR`.

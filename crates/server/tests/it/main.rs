@@ -4,8 +4,14 @@
 //! when `B24LITE_TEST_POSTGRES_URL` is set, a PostgreSQL database created for the test and
 //! dropped after it. `.ci/run` runs the suite once per store.
 
+mod apps;
 mod contacts;
+mod delivery;
+mod delivery_rest;
+mod event_api;
+mod offline;
 mod protocol;
+mod receiver;
 mod userfields;
 // Helpers serve many test modules; each module uses only some of them.
 #[allow(dead_code)]

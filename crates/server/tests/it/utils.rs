@@ -102,6 +102,26 @@ impl TestServer {
     pub async fn start_with(args: &[&str]) -> TestServer {
         let data_dir = tempfile::tempdir().unwrap();
         let database = TestDatabase::create();
+        TestServer::launch(data_dir, database, args).await
+    }
+
+    /// Kills the server and starts a new one on the same store.
+    pub async fn restart(self, args: &[&str]) -> TestServer {
+        let TestServer {
+            data_dir,
+            database,
+            _child,
+            ..
+        } = self;
+        drop(_child);
+        TestServer::launch(data_dir, database, args).await
+    }
+
+    async fn launch(
+        data_dir: tempfile::TempDir,
+        database: TestDatabase,
+        args: &[&str],
+    ) -> TestServer {
         let mut command = Command::new(env!("CARGO_BIN_EXE_b24lite"));
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
@@ -136,6 +156,56 @@ impl TestServer {
         }
     }
 
+    /// The database URL of this server's store.
+    pub fn store_url(&self) -> String {
+        self.database.url().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                self.data_dir.path().join("b24lite.db").display()
+            )
+        })
+    }
+
+    /// Opens this server's store from the test process (as another process would).
+    pub async fn open_store(&self) -> b24lite_store::Store {
+        b24lite_store::Store::open(&self.store_url()).await.unwrap()
+    }
+
+    /// Records an event in its own committed transaction, as a REST method or the CLI would;
+    /// the server finds it within one sweep. Returns the event id.
+    pub async fn record_event(&self, name: &str, data: Value, request_id: &str) -> i64 {
+        let store = self.open_store().await;
+        let mut tx = store.begin_write().await.unwrap();
+        let event = new_event(name, data, request_id);
+        let now = b24lite::clock::Clock::default().now();
+        let id = b24lite_store::events::record(&mut tx, &event, now)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        store.close().await;
+        id
+    }
+
+    /// Calls the admin API (`/admin/...`) with the server's admin key.
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let key = std::fs::read_to_string(self.data_dir.path().join("admin.key")).unwrap();
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base_url))
+            .bearer_auth(key.trim());
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
     pub fn client(&self) -> &reqwest::Client {
         &self.client
     }
@@ -166,6 +236,18 @@ impl TestServer {
             String::from_utf8_lossy(&output.stderr)
         );
         String::from_utf8(output.stdout).unwrap()
+    }
+}
+
+/// An event as the userfield methods record it.
+pub fn new_event(name: &str, data: Value, request_id: &str) -> b24lite_store::events::NewEvent {
+    b24lite_store::events::NewEvent {
+        name: name.to_string(),
+        data,
+        user_id: Some(1),
+        request_id: request_id.to_string(),
+        auth_connector: None,
+        app_id: None,
     }
 }
 

@@ -1,0 +1,230 @@
+//! `b24lite outgoing ...`, `b24lite deliveries list` and `b24lite redeliver`: outgoing webhooks
+//! and the delivery log, managed on the store directly. They work while a server runs on the
+//! same store: its workers pick up what these commands write within one sweep
+//! (`--dispatch-sweep-ms`).
+//!
+//! Output (tab-separated, stable for scripts): `outgoing add` prints `ID<TAB>APPLICATION_TOKEN`;
+//! `outgoing list` prints `ID, enabled|disabled, POLICY, URL, APPLICATION_TOKEN,
+//! EVENT=HANDLER_ID,...`; `deliveries list` prints `ID, EVENT_ID, EVENT, HANDLER_ID, STATUS,
+//! ATTEMPTS, NEXT_ATTEMPT_AT|-, LAST_ERROR|-`; `redeliver` prints how many deliveries it queued.
+
+use std::process::ExitCode;
+
+use b24lite_store::deliveries::{self, DeliveryFilter};
+use b24lite_store::outgoing::{self, OutgoingWebhook, Policy};
+
+use crate::cli::open_store;
+use crate::clock::Clock;
+use crate::config::StoreArgs;
+use crate::dispatch::client::check_url;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum OutgoingCommand {
+    /// Add an outgoing webhook; prints its id and application_token.
+    Add {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Handler URL (http:// or https://).
+        #[arg(long)]
+        url: String,
+        /// Event to send, in any letter case; repeat for several.
+        #[arg(long = "event", required = true)]
+        events: Vec<String>,
+        /// `bitrix` (one attempt, only HTTP 200 counts) or `retry` (back-off schedule, any 2xx).
+        #[arg(long, default_value = "bitrix", value_parser = parse_policy)]
+        policy: Policy,
+    },
+    /// List outgoing webhooks.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Delete an outgoing webhook (its delivery history stays).
+    Delete {
+        #[command(flatten)]
+        store: StoreArgs,
+        id: i64,
+    },
+    /// Enable an outgoing webhook.
+    Enable {
+        #[command(flatten)]
+        store: StoreArgs,
+        id: i64,
+    },
+    /// Disable an outgoing webhook: its pending deliveries are dropped.
+    Disable {
+        #[command(flatten)]
+        store: StoreArgs,
+        id: i64,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum DeliveriesCommand {
+    /// List deliveries, oldest first.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// pending, delivered, failed or dropped.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this handler (`event_handler_id`).
+        #[arg(long)]
+        handler: Option<i64>,
+        /// Only this outgoing webhook.
+        #[arg(long)]
+        webhook: Option<i64>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+}
+
+/// `b24lite redeliver`: one delivery, or every failed delivery of a handler since a time.
+#[derive(Debug, clap::Args)]
+pub struct RedeliverArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The delivery to send again.
+    #[arg(long, conflicts_with_all = ["handler", "since"], required_unless_present = "handler")]
+    delivery: Option<i64>,
+    /// Send again every failed delivery of this handler.
+    #[arg(long)]
+    handler: Option<i64>,
+    /// With --handler: only deliveries created at or after this Unix time.
+    #[arg(long, default_value_t = 0)]
+    since: i64,
+}
+
+fn parse_policy(text: &str) -> Result<Policy, String> {
+    Policy::parse(text).ok_or_else(|| format!("'{text}': expected bitrix or retry"))
+}
+
+pub async fn outgoing(command: OutgoingCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        OutgoingCommand::Add {
+            store,
+            url,
+            events,
+            policy,
+        } => {
+            let hook = add(&store, &url, &events, policy).await?;
+            println!("{}\t{}", hook.id, hook.application_token);
+        }
+        OutgoingCommand::List { store } => {
+            let store = open_store(&store).await?;
+            let mut conn = store.pool().acquire().await?;
+            for hook in outgoing::list(&mut conn).await? {
+                println!("{}", list_line(&hook));
+            }
+        }
+        OutgoingCommand::Delete { store, id } => {
+            let store = open_store(&store).await?;
+            let mut tx = store.begin_write().await?;
+            let found = outgoing::delete(&mut tx, id).await?;
+            tx.commit().await?;
+            return Ok(found_or_missing(found, id));
+        }
+        OutgoingCommand::Enable { store, id } => return set_enabled(&store, id, true).await,
+        OutgoingCommand::Disable { store, id } => return set_enabled(&store, id, false).await,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Creates an outgoing webhook for the given events (checked and upper-cased).
+pub async fn add(
+    store: &StoreArgs,
+    url: &str,
+    events: &[String],
+    policy: Policy,
+) -> anyhow::Result<OutgoingWebhook> {
+    check_url(url).map_err(anyhow::Error::msg)?;
+    let events = b24lite_core::events::normalize_list(events)
+        .map_err(|name| anyhow::anyhow!("unknown event '{name}'"))?;
+    let store = open_store(store).await?;
+    let mut tx = store.begin_write().await?;
+    let hook = outgoing::create(&mut tx, url, &events, policy, Clock::default().now()).await?;
+    tx.commit().await?;
+    Ok(hook)
+}
+
+fn list_line(hook: &OutgoingWebhook) -> String {
+    let state = if hook.enabled { "enabled" } else { "disabled" };
+    let handlers: Vec<String> = hook
+        .handlers
+        .iter()
+        .map(|h| format!("{}={}", h.event, h.id))
+        .collect();
+    format!(
+        "{}\t{state}\t{}\t{}\t{}\t{}",
+        hook.id,
+        hook.policy.as_str(),
+        hook.url,
+        hook.application_token,
+        handlers.join(",")
+    )
+}
+
+async fn set_enabled(store: &StoreArgs, id: i64, enabled: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(store).await?;
+    let mut conn = store.pool().acquire().await?;
+    let found = outgoing::set_enabled(&mut conn, id, enabled).await?;
+    Ok(found_or_missing(found, id))
+}
+
+fn found_or_missing(found: bool, id: i64) -> ExitCode {
+    if found {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("b24lite: no outgoing webhook with id {id}");
+        ExitCode::from(1)
+    }
+}
+
+pub async fn deliveries(command: DeliveriesCommand) -> anyhow::Result<ExitCode> {
+    let DeliveriesCommand::List {
+        store,
+        status,
+        handler,
+        webhook,
+        limit,
+    } = command;
+    let store = open_store(&store).await?;
+    let mut conn = store.pool().acquire().await?;
+    let filter = DeliveryFilter {
+        status,
+        handler_id: handler,
+        webhook_id: webhook,
+        limit,
+        ..DeliveryFilter::default()
+    };
+    for d in deliveries::list(&mut conn, &filter).await? {
+        let next = d
+            .next_attempt_at
+            .map_or("-".to_string(), |at| at.to_string());
+        let error = d.last_error.as_deref().unwrap_or("-");
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{next}\t{error}",
+            d.id, d.event_id, d.event, d.handler_id, d.status, d.attempts
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn redeliver(args: RedeliverArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(&args.store).await?;
+    let mut conn = store.pool().acquire().await?;
+    let now = Clock::default().now();
+    let count = match (args.delivery, args.handler) {
+        (Some(id), _) => u64::from(deliveries::redeliver(&mut conn, id, now).await?),
+        (None, Some(handler)) => {
+            deliveries::redeliver_failed(&mut conn, handler, args.since, now).await?
+        }
+        (None, None) => 0,
+    };
+    println!("{count}");
+    if args.delivery.is_some() && count == 0 {
+        eprintln!("b24lite: no such delivery, or it is being sent right now");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}

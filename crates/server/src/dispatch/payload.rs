@@ -1,0 +1,121 @@
+//! The body of a delivery, exactly as a Bitrix24 handler receives it (`events.md` §6).
+//!
+//! The tree is built in the wire's key order (`event`, `event_handler_id`, `data`, `ts`, `auth`)
+//! and encoded with PHP's `http_build_query` rules (decision 25): brackets percent-encoded,
+//! spaces as `+`, every value a string of digits or text. `ts` is the Unix second the request is
+//! sent, taken by the caller just before sending. An outgoing webhook's `auth` block holds
+//! exactly `domain`, `client_endpoint`, `server_endpoint`, `member_id`, `application_token`, in
+//! that order (fact 80); b24lite is its own OAuth server, so `server_endpoint` is its `/rest/`.
+
+use b24lite_core::wire::http_build_query;
+use serde_json::{Map, Value, json};
+
+/// The portal half of an `auth` block, the same for every delivery of a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Portal {
+    pub domain: String,
+    pub client_endpoint: String,
+    pub server_endpoint: String,
+    pub member_id: String,
+}
+
+/// The tree of one delivery to an outgoing webhook.
+pub fn webhook_tree(
+    event: &str,
+    handler_id: i64,
+    data: &Value,
+    ts: i64,
+    portal: &Portal,
+    application_token: &str,
+) -> Value {
+    let mut tree = Map::new();
+    tree.insert("event".into(), json!(event));
+    tree.insert("event_handler_id".into(), json!(handler_id.to_string()));
+    tree.insert("data".into(), data.clone());
+    tree.insert("ts".into(), json!(ts.to_string()));
+    tree.insert(
+        "auth".into(),
+        json!({
+            "domain": portal.domain,
+            "client_endpoint": portal.client_endpoint,
+            "server_endpoint": portal.server_endpoint,
+            "member_id": portal.member_id,
+            "application_token": application_token,
+        }),
+    );
+    Value::Object(tree)
+}
+
+/// The form body of one delivery to an outgoing webhook.
+pub fn webhook_body(
+    event: &str,
+    handler_id: i64,
+    data: &Value,
+    ts: i64,
+    portal: &Portal,
+    application_token: &str,
+) -> String {
+    http_build_query(&webhook_tree(
+        event,
+        handler_id,
+        data,
+        ts,
+        portal,
+        application_token,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn portal() -> Portal {
+        Portal {
+            domain: "some-domain.bitrix24.com".into(),
+            client_endpoint: "https://some-domain.bitrix24.com/rest/".into(),
+            server_endpoint: "https://oauth.bitrix.info/rest/".into(),
+            member_id: "d897063e1ce7c5eb9f04b9751eef5915".into(),
+        }
+    }
+
+    #[test]
+    fn matches_the_documented_webhook_example() {
+        let data = json!({"FIELDS": {"ID": 7405}});
+        let body = webhook_body(
+            "ONCRMDEALADD",
+            975,
+            &data,
+            1766047124,
+            &portal(),
+            "jvh9y1ulvt2m6k5or90v9mg8nn32ozas",
+        );
+        assert_eq!(
+            body,
+            "event=ONCRMDEALADD&event_handler_id=975&data%5BFIELDS%5D%5BID%5D=7405\
+             &ts=1766047124&auth%5Bdomain%5D=some-domain.bitrix24.com\
+             &auth%5Bclient_endpoint%5D=https%3A%2F%2Fsome-domain.bitrix24.com%2Frest%2F\
+             &auth%5Bserver_endpoint%5D=https%3A%2F%2Foauth.bitrix.info%2Frest%2F\
+             &auth%5Bmember_id%5D=d897063e1ce7c5eb9f04b9751eef5915\
+             &auth%5Bapplication_token%5D=jvh9y1ulvt2m6k5or90v9mg8nn32ozas"
+        );
+
+        // Decoded with PHP's rules it is the spec's JSON view: every value a string.
+        let view = b24lite_core::params::parse_form(body.as_bytes()).unwrap();
+        assert_eq!(
+            Value::Object(view),
+            json!({
+                "event": "ONCRMDEALADD",
+                "event_handler_id": "975",
+                "data": {"FIELDS": {"ID": "7405"}},
+                "ts": "1766047124",
+                "auth": {
+                    "domain": "some-domain.bitrix24.com",
+                    "client_endpoint": "https://some-domain.bitrix24.com/rest/",
+                    "server_endpoint": "https://oauth.bitrix.info/rest/",
+                    "member_id": "d897063e1ce7c5eb9f04b9751eef5915",
+                    "application_token": "jvh9y1ulvt2m6k5or90v9mg8nn32ozas"
+                }
+            })
+        );
+    }
+}

@@ -1,0 +1,131 @@
+//! `b24lite listen`: a built-in local handler for checking what the portal sends.
+//!
+//! It binds a loopback port, registers itself on the store as an outgoing webhook for the given
+//! events (all four contact-field events by default), and prints each delivery as it arrives:
+//! one line of JSON, the body decoded with PHP's rules (what `$_POST` would hold). The first
+//! line of output names the URL, the webhook id and its `application_token`. With
+//! `--forward URL` each body is POSTed on unchanged to a local handler, and that handler's status
+//! is the answer (so a failing handler is seen as failing); without it the answer is 200.
+//! On Ctrl-C or SIGTERM the webhook is deleted again, unless `--keep` is given.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::any;
+use b24lite_core::params::parse_form;
+use b24lite_store::outgoing::{self, Policy};
+
+use crate::cli::open_store;
+use crate::cli_outgoing;
+use crate::config::StoreArgs;
+use crate::dispatch::client::DeliveryClient;
+
+#[derive(Debug, clap::Args)]
+pub struct ListenArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Address of the built-in handler; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Event to subscribe to (default: the four contact-field events); repeat for several.
+    #[arg(long = "event")]
+    events: Vec<String>,
+    /// POST every delivery on to this URL as well, and answer with its status.
+    #[arg(long)]
+    forward: Option<String>,
+    /// Keep the outgoing webhook registered after exit.
+    #[arg(long)]
+    keep: bool,
+}
+
+struct Forward {
+    client: DeliveryClient,
+    url: String,
+}
+
+pub async fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let url = format!("http://{}/", listener.local_addr()?);
+    let events = if args.events.is_empty() {
+        b24lite_core::events::CATALOGUE
+            .iter()
+            .map(|e| e.name.to_string())
+            .collect()
+    } else {
+        args.events.clone()
+    };
+    let hook = cli_outgoing::add(&args.store, &url, &events, Policy::Bitrix).await?;
+    println!(
+        "listening on {url} as outgoing webhook {} (application_token {})",
+        hook.id, hook.application_token
+    );
+
+    let forward = match &args.forward {
+        Some(target) => Some(Forward {
+            client: DeliveryClient::new(Duration::from_secs(30), false)?,
+            url: target.clone(),
+        }),
+        None => None,
+    };
+    let app = Router::new()
+        .fallback(any(receive))
+        .with_state(Arc::new(forward));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stop_signal())
+        .await?;
+
+    if !args.keep {
+        let store = open_store(&args.store).await?;
+        let mut tx = store.begin_write().await?;
+        outgoing::delete(&mut tx, hook.id).await?;
+        tx.commit().await?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn receive(State(forward): State<Arc<Option<Forward>>>, body: Bytes) -> StatusCode {
+    let decoded = parse_form(&body).unwrap_or_default();
+    println!("{}", serde_json::Value::Object(decoded));
+    let Some(forward) = forward.as_ref() else {
+        return StatusCode::OK;
+    };
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let reply = forward.client.post_form(&forward.url, text).await;
+    match reply.status {
+        Some(status) => StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+        None => {
+            eprintln!(
+                "b24lite listen: forwarding failed: {}",
+                reply.error.unwrap_or("error")
+            );
+            StatusCode::BAD_GATEWAY
+        }
+    }
+}
+
+async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

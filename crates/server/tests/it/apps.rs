@@ -1,0 +1,267 @@
+//! Applications: registration, installation, OAuth 2.0 codes and tokens, `app.info`.
+
+use serde_json::{Value, json};
+
+use crate::utils::{TestServer, decode};
+
+struct InstalledApp {
+    client_id: String,
+    client_secret: String,
+    tokens: Value,
+}
+
+async fn install_app(server: &TestServer, extra: &[&str]) -> InstalledApp {
+    let added = server.cli(&[
+        "app",
+        "add",
+        "--name",
+        "Test app",
+        "--handler",
+        "http://127.0.0.1:9/install",
+        "--scope",
+        "crm,user",
+    ]);
+    let mut lines = added.lines();
+    let client_id = lines.next().unwrap().to_string();
+    let client_secret = lines.next().unwrap().to_string();
+    assert!(client_id.starts_with("local."), "{client_id}");
+    assert_eq!(client_secret.len(), 50);
+    let mut args = vec!["app", "install", "--client-id", &client_id];
+    args.extend_from_slice(extra);
+    let tokens: Value = serde_json::from_str(&server.cli(&args)).unwrap();
+    InstalledApp {
+        client_id,
+        client_secret,
+        tokens,
+    }
+}
+
+fn token(tokens: &Value, key: &str) -> String {
+    tokens[key].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn installed_app_calls_with_its_access_token() {
+    let server = TestServer::start().await;
+    let app = install_app(&server, &[]).await;
+    let access = token(&app.tokens, "access_token");
+    assert_eq!(
+        app.tokens["client_endpoint"],
+        format!("{}/rest/", server.base_url)
+    );
+    assert_eq!(app.tokens["expires_in"], 3600);
+    assert_eq!(app.tokens["scope"], "crm,user");
+    assert_eq!(app.tokens["status"], "L");
+
+    let (status, body) = server
+        .get(&format!("{}/rest/profile?auth={access}", server.base_url))
+        .await;
+    assert_eq!((status, &body["result"]["ID"]), (200, &json!("1")));
+
+    // The token in a form body and as a Bearer header work too.
+    let form = server
+        .client()
+        .post(format!("{}/rest/user.current", server.base_url))
+        .form(&[("auth", &access)]);
+    let (status, body) = decode(form.send().await.unwrap()).await;
+    assert_eq!((status, &body["result"]["ID"]), (200, &json!("1")));
+    let bearer = server
+        .client()
+        .get(format!("{}/rest/scope", server.base_url))
+        .bearer_auth(&access);
+    let (status, body) = decode(bearer.send().await.unwrap()).await;
+    assert_eq!(
+        (status, body["result"].clone()),
+        (200, json!(["crm", "user"]))
+    );
+
+    let (status, body) = server
+        .get(&format!("{}/rest/app.info?auth={access}", server.base_url))
+        .await;
+    assert_eq!(status, 200);
+    let info = body["result"].as_object().unwrap();
+    assert_eq!(info["CODE"], json!(app.client_id));
+    assert_eq!(
+        (
+            &info["STATUS"],
+            &info["INSTALLED"],
+            &info["PAYMENT_EXPIRED"],
+            &info["DAYS"]
+        ),
+        (&json!("L"), &json!(true), &json!("N"), &Value::Null)
+    );
+    assert!(info["ID"].is_i64() && info["VERSION"].is_i64());
+}
+
+#[tokio::test]
+async fn app_info_needs_an_application() {
+    let server = TestServer::start().await;
+    let (status, body) = server.call("app.info", json!({})).await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({"error": "ACCESS_DENIED", "error_description": "Access denied! Application context required"})
+        )
+    );
+}
+
+#[tokio::test]
+async fn expired_revoked_and_unknown_tokens() {
+    let server = TestServer::start().await;
+    let app = install_app(&server, &["--access-token-ttl", "0"]).await;
+    let url = |token: &str| format!("{}/rest/profile?auth={token}", server.base_url);
+    let (status, body) = server.get(&url(&token(&app.tokens, "access_token"))).await;
+    assert_eq!(
+        (status, body),
+        (
+            401,
+            json!({"error": "expired_token", "error_description": "The access token provided has expired."})
+        )
+    );
+    let (status, body) = server.get(&url("nosuchtoken")).await;
+    assert_eq!(
+        (status, body),
+        (
+            401,
+            json!({"error": "invalid_token", "error_description": "The access token provided is invalid."})
+        )
+    );
+
+    // A refresh after expiry brings a working token.
+    let refreshed = refresh(&server, &app, &token(&app.tokens, "refresh_token")).await;
+    assert_eq!(refreshed.0, 200);
+    let fresh = token(&refreshed.1, "access_token");
+    assert_eq!(server.get(&url(&fresh)).await.0, 200);
+
+    // Uninstalling revokes every token.
+    server.cli(&["app", "uninstall", "--client-id", &app.client_id]);
+    let (status, body) = server.get(&url(&fresh)).await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (401, json!("invalid_token"))
+    );
+}
+
+async fn refresh(server: &TestServer, app: &InstalledApp, refresh_token: &str) -> (u16, Value) {
+    let url = format!(
+        "{}/oauth/token/?grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={refresh_token}",
+        server.base_url, app.client_id, app.client_secret
+    );
+    server.get(&url).await
+}
+
+#[tokio::test]
+async fn refresh_tokens_work_once_and_rotate() {
+    let server = TestServer::start().await;
+    let app = install_app(&server, &[]).await;
+    let old_refresh = token(&app.tokens, "refresh_token");
+    let (status, body) = refresh(&server, &app, &old_refresh).await;
+    assert_eq!(status, 200);
+    let keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "access_token",
+            "client_endpoint",
+            "domain",
+            "expires",
+            "expires_in",
+            "member_id",
+            "refresh_token",
+            "scope",
+            "server_endpoint",
+            "status",
+            "user_id"
+        ]
+    );
+    assert_ne!(token(&body, "refresh_token"), old_refresh);
+    assert_eq!(
+        (body["user_id"].clone(), body["expires_in"].clone()),
+        (json!(1), json!(3600))
+    );
+
+    let (status, body) = refresh(&server, &app, &old_refresh).await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (400, json!("invalid_grant"))
+    );
+    // The access token issued before the refresh lives on until it expires.
+    let (status, _) = server
+        .get(&format!(
+            "{}/rest/profile?auth={}",
+            server.base_url,
+            token(&app.tokens, "access_token")
+        ))
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn authorization_code_flow() {
+    let server = TestServer::start().await;
+    let app = install_app(&server, &[]).await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = no_redirects
+        .get(format!(
+            "{}/oauth/authorize/?client_id={}&state=xyz",
+            server.base_url, app.client_id
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 302);
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with("http://127.0.0.1:9/install?code="),
+        "{location}"
+    );
+    let query =
+        b24lite_core::params::parse_form(location.split_once('?').unwrap().1.as_bytes()).unwrap();
+    assert_eq!(query["state"], "xyz");
+    assert_eq!(query["scope"], "crm,user");
+    assert_eq!(
+        query["domain"],
+        json!(server.base_url.trim_start_matches("http://"))
+    );
+    let code = query["code"].as_str().unwrap();
+
+    let exchange = |code: &str, secret: &str| {
+        format!(
+            "{}/oauth/token/?grant_type=authorization_code&client_id={}&client_secret={secret}&code={code}",
+            server.base_url, app.client_id
+        )
+    };
+    let (status, body) = server.get(&exchange(code, &app.client_secret)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        server
+            .get(&format!(
+                "{}/rest/profile?auth={}",
+                server.base_url,
+                token(&body, "access_token")
+            ))
+            .await
+            .0,
+        200
+    );
+
+    let (status, body) = server.get(&exchange(code, &app.client_secret)).await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (400, json!("invalid_grant"))
+    );
+    let (status, body) = server.get(&exchange("x", "wrong-secret")).await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (401, json!("invalid_client"))
+    );
+}

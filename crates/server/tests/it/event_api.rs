@@ -1,0 +1,283 @@
+//! `events`, `event.bind`, `event.unbind`, `event.get`: results and every error of the spec.
+
+use serde_json::{Value, json};
+
+use crate::utils::TestServer;
+
+/// Installs an application with `scopes` as `user`; returns its access token.
+fn install(server: &TestServer, scopes: &str, user: &str) -> String {
+    let added = server.cli(&[
+        "app",
+        "add",
+        "--name",
+        "A",
+        "--handler",
+        "http://127.0.0.1:9/i",
+        "--scope",
+        scopes,
+    ]);
+    let client_id = added.lines().next().unwrap().to_string();
+    let tokens: Value = serde_json::from_str(&server.cli(&[
+        "app",
+        "install",
+        "--client-id",
+        &client_id,
+        "--user",
+        user,
+    ]))
+    .unwrap();
+    tokens["access_token"].as_str().unwrap().to_string()
+}
+
+async fn app_call(
+    server: &TestServer,
+    token: &str,
+    method: &str,
+    mut params: Value,
+) -> (u16, Value) {
+    params["auth"] = json!(token);
+    let url = format!("{}/rest/{method}", server.base_url);
+    crate::utils::decode(
+        server
+            .client()
+            .post(url)
+            .json(&params)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+fn error(code: &str, description: &str) -> Value {
+    json!({"error": code, "error_description": description})
+}
+
+#[tokio::test]
+async fn bind_get_unbind() {
+    let server = TestServer::start().await;
+    let token = install(&server, "crm", "1");
+    let bind = json!({"event": "onCrmContactUserFieldAdd", "handler": "http://127.0.0.1:9/h"});
+    assert_eq!(
+        app_call(&server, &token, "event.bind", bind.clone())
+            .await
+            .1["result"],
+        json!(true)
+    );
+    let (status, body) = app_call(&server, &token, "event.bind", bind).await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            error(
+                "ERROR_CORE",
+                "Unable to set event handler: Handler already binded"
+            )
+        )
+    );
+
+    let offline = json!({"event": "ONCRMCONTACTUSERFIELDDELETE", "event_type": "offline", "auth_connector": "c1"});
+    assert_eq!(
+        app_call(&server, &token, "event.bind", offline).await.1["result"],
+        json!(true)
+    );
+    let (_, body) = app_call(&server, &token, "event.get", json!({})).await;
+    assert_eq!(
+        body["result"],
+        json!([
+            {"event": "ONCRMCONTACTUSERFIELDADD", "handler": "http://127.0.0.1:9/h", "auth_type": "0", "offline": 0},
+            {"event": "ONCRMCONTACTUSERFIELDDELETE", "connector_id": "c1", "offline": 1}
+        ])
+    );
+
+    let unbind = json!({"event": "ONCRMCONTACTUSERFIELDADD", "handler": "http://127.0.0.1:9/h"});
+    assert_eq!(
+        app_call(&server, &token, "event.unbind", unbind.clone())
+            .await
+            .1["result"],
+        json!({"count": 1})
+    );
+    assert_eq!(
+        app_call(&server, &token, "event.unbind", unbind).await.1["result"],
+        json!({"count": 0})
+    );
+    let offline = json!({"event": "ONCRMCONTACTUSERFIELDDELETE", "event_type": "offline", "auth_connector": "c1"});
+    assert_eq!(
+        app_call(&server, &token, "event.unbind", offline).await.1["result"],
+        json!({"count": 1})
+    );
+    assert_eq!(
+        app_call(&server, &token, "event.get", json!({})).await.1["result"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn bind_errors() {
+    let server = TestServer::start().await;
+    let token = install(&server, "user", "1");
+    let cases = [
+        (
+            json!({"handler": "http://127.0.0.1:9/h"}),
+            400,
+            error("ERROR_ARGUMENT", "Argument 'EVENT' is null or empty"),
+        ),
+        (
+            json!({"event": "ONAPPTEST"}),
+            400,
+            error("ERROR_ARGUMENT", "Argument 'HANDLER' is null or empty"),
+        ),
+        (
+            json!({"event": "ONAPPTEST", "event_type": "sometimes"}),
+            400,
+            error("ERROR_ARGUMENT", "Value must be one of {online|offline}"),
+        ),
+        (
+            json!({"event": "ONAPPTEST", "handler": "ftp://127.0.0.1/h"}),
+            400,
+            error("ERROR_UNSUPPORTED_PROTOCOL", "Unsupported handler protocol"),
+        ),
+        (
+            json!({"event": "ONAPPTEST", "handler": "not a url"}),
+            400,
+            error("ERROR_WRONG_HANDLER_URL", "Wrong handler URL"),
+        ),
+        (
+            json!({"event": "ONNOSUCHEVENT", "handler": "http://127.0.0.1:9/h"}),
+            400,
+            error("ERROR_EVENT_NOT_FOUND", "Event not found"),
+        ),
+        // The application has no crm scope.
+        (
+            json!({"event": "ONCRMCONTACTUSERFIELDADD", "handler": "http://127.0.0.1:9/h"}),
+            400,
+            error("ERROR_EVENT_NOT_FOUND", "Event not found"),
+        ),
+        (
+            json!({"event": "ONOFFLINEEVENT", "event_type": "offline"}),
+            400,
+            error(
+                "ERROR_ARGUMENT",
+                "Offline event cannot be registered for this event.",
+            ),
+        ),
+    ];
+    for (params, status, expected) in cases {
+        let (got_status, mut body) = app_call(&server, &token, "event.bind", params.clone()).await;
+        if let Some(map) = body.as_object_mut() {
+            map.remove("argument");
+        }
+        assert_eq!((got_status, body), (status, expected), "{params}");
+    }
+    let (_, body) = app_call(
+        &server,
+        &token,
+        "event.bind",
+        json!({"handler": "http://x.example/h"}),
+    )
+    .await;
+    assert_eq!(body["argument"], "EVENT");
+}
+
+#[tokio::test]
+async fn non_administrators_and_webhooks() {
+    let server = TestServer::start().await;
+    server.cli(&["user", "add", "--name", "Ann"]);
+    let token = install(&server, "crm", "2");
+    let (status, body) = app_call(
+        &server,
+        &token,
+        "event.bind",
+        json!({"event": "ONAPPTEST", "handler": "http://127.0.0.1:9/h", "auth_type": 1}),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            403,
+            error(
+                "ACCESS_DENIED",
+                "Access denied! Event binding with AUTH_TYPE requires administrator access rights"
+            )
+        )
+    );
+    let (status, body) = app_call(
+        &server,
+        &token,
+        "event.bind",
+        json!({"event": "ONAPPTEST", "event_type": "offline"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            403,
+            error(
+                "ACCESS_DENIED",
+                "Access denied! Offline events binding requires administrator access rights"
+            )
+        )
+    );
+    // A non-administrator is bound as themselves.
+    app_call(
+        &server,
+        &token,
+        "event.bind",
+        json!({"event": "ONAPPTEST", "handler": "http://127.0.0.1:9/h"}),
+    )
+    .await;
+    let (_, body) = app_call(&server, &token, "event.get", json!({})).await;
+    assert_eq!(body["result"][0]["auth_type"], "2");
+
+    let (status, body) = server
+        .call(
+            "event.bind",
+            json!({"event": "ONAPPTEST", "handler": "http://127.0.0.1:9/h"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            403,
+            error(
+                "WRONG_AUTH_TYPE",
+                "Current authorization type is denied for this method"
+            )
+        )
+    );
+}
+
+#[tokio::test]
+async fn events_lists_what_the_application_may_bind() {
+    let server = TestServer::start().await;
+    let token = install(&server, "crm", "1");
+    let (_, body) = app_call(&server, &token, "events", json!({})).await;
+    let names: Vec<&str> = body["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"ONAPPINSTALL") && names.contains(&"ONCRMCONTACTUSERFIELDSETENUMVALUES"),
+        "{names:?}"
+    );
+    let (_, body) = app_call(&server, &token, "events", json!({"SCOPE": "crm"})).await;
+    assert_eq!(
+        body["result"],
+        json!([
+            "ONCRMCONTACTUSERFIELDADD",
+            "ONCRMCONTACTUSERFIELDUPDATE",
+            "ONCRMCONTACTUSERFIELDDELETE",
+            "ONCRMCONTACTUSERFIELDSETENUMVALUES"
+        ])
+    );
+    let user_only = install(&server, "user", "1");
+    let (_, body) = app_call(&server, &user_only, "events", json!({})).await;
+    assert!(
+        !body["result"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ONCRMCONTACTUSERFIELDADD"))
+    );
+}

@@ -1,0 +1,277 @@
+//! The offline queue: recording with merge and echo suppression, `event.offline.*`.
+
+use b24lite_store::events::{self, NewEvent};
+use serde_json::{Value, json};
+
+use crate::utils::{TestServer, decode};
+
+/// Installs an application as `user`; returns (access token, app id).
+fn install(server: &TestServer, user: &str) -> (String, i64) {
+    let added = server.cli(&[
+        "app",
+        "add",
+        "--name",
+        "Sync",
+        "--handler",
+        "http://127.0.0.1:9/i",
+        "--scope",
+        "crm",
+    ]);
+    let client_id = added.lines().next().unwrap().to_string();
+    let tokens: Value = serde_json::from_str(&server.cli(&[
+        "app",
+        "install",
+        "--client-id",
+        &client_id,
+        "--user",
+        user,
+    ]))
+    .unwrap();
+    let listed = server.cli(&["app", "list"]);
+    let id = listed
+        .lines()
+        .find(|l| l.contains(&client_id))
+        .unwrap()
+        .split('\t')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (tokens["access_token"].as_str().unwrap().to_string(), id)
+}
+
+async fn app_call(
+    server: &TestServer,
+    token: &str,
+    method: &str,
+    mut params: Value,
+) -> (u16, Value) {
+    params["auth"] = json!(token);
+    let url = format!("{}/rest/{method}", server.base_url);
+    decode(
+        server
+            .client()
+            .post(url)
+            .json(&params)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// Records a field event in the server's store, as a change by user 1 from `source` would.
+async fn fire(server: &TestServer, name: &str, field_id: i64, source: Option<i64>) {
+    let url = server.database.url().unwrap_or_else(|| {
+        format!(
+            "sqlite://{}",
+            server.data_dir.path().join("b24lite.db").display()
+        )
+    });
+    let store = b24lite_store::Store::open(&url).await.unwrap();
+    let mut tx = store.begin_write().await.unwrap();
+    let event = NewEvent {
+        name: name.into(),
+        data: json!({"FIELDS": {"ID": field_id, "ENTITY_ID": "CRM_CONTACT", "FIELD_NAME": format!("UF_CRM_F{field_id}")}}),
+        user_id: Some(1),
+        request_id: b24lite_store::random::hex(16),
+        auth_connector: None,
+        app_id: source,
+    };
+    events::record(&mut tx, &event, 1_800_000_000)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    store.close().await;
+}
+
+fn names(events: &Value) -> Vec<&str> {
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["EVENT_NAME"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn queue_merges_reserves_clears_and_flags() {
+    let server = TestServer::start().await;
+    let (token, _) = install(&server, "1");
+    for event in ["ONCRMCONTACTUSERFIELDADD", "ONCRMCONTACTUSERFIELDUPDATE"] {
+        let bind = json!({"event": event, "event_type": "offline"});
+        assert_eq!(
+            app_call(&server, &token, "event.bind", bind).await.1["result"],
+            json!(true)
+        );
+    }
+    fire(&server, "ONCRMCONTACTUSERFIELDADD", 7, None).await;
+    fire(&server, "ONCRMCONTACTUSERFIELDUPDATE", 7, None).await;
+    fire(&server, "ONCRMCONTACTUSERFIELDUPDATE", 7, None).await;
+
+    let (status, body) = app_call(&server, &token, "event.offline.list", json!({})).await;
+    assert_eq!(
+        (status, &body["total"]),
+        (200, &json!(2)),
+        "repeated UPDATEs of one field merge: {body}"
+    );
+    let first = &body["result"][0];
+    assert_eq!(
+        first["EVENT_DATA"],
+        json!({"FIELDS": {"ID": 7, "ENTITY_ID": "CRM_CONTACT", "FIELD_NAME": "UF_CRM_F7"}})
+    );
+    assert_eq!(
+        (
+            &first["PROCESS_ID"],
+            &first["ERROR"],
+            &first["EVENT_ADDITIONAL"]
+        ),
+        (&json!(""), &json!("0"), &json!({"user_id": "1"}))
+    );
+    assert!(first["ID"].is_string() && first["MESSAGE_ID"].as_str().unwrap().len() == 32);
+
+    let (_, body) = app_call(&server, &token, "event.offline.get", json!({"clear": 0})).await;
+    let process = body["result"]["process_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        names(&body["result"]["events"]),
+        ["ONCRMCONTACTUSERFIELDADD", "ONCRMCONTACTUSERFIELDUPDATE"]
+    );
+    assert!(body["result"]["events"][0].get("PROCESS_ID").is_none());
+    let (_, again) = app_call(&server, &token, "event.offline.get", json!({"clear": 0})).await;
+    assert_eq!(
+        again["result"]["events"],
+        json!([]),
+        "reserved records are hidden from other readers"
+    );
+
+    let add_message = body["result"]["events"][0]["MESSAGE_ID"].clone();
+    let update_message = body["result"]["events"][1]["MESSAGE_ID"].clone();
+    let clear = json!({"process_id": process, "message_id": [add_message]});
+    assert_eq!(
+        app_call(&server, &token, "event.offline.clear", clear)
+            .await
+            .1["result"],
+        json!(true)
+    );
+    let error = json!({"process_id": process, "message_id": [update_message]});
+    assert_eq!(
+        app_call(&server, &token, "event.offline.error", error)
+            .await
+            .1["result"],
+        json!(true)
+    );
+    let (_, listed) = app_call(&server, &token, "event.offline.list", json!({})).await;
+    assert_eq!(
+        (
+            listed["total"].clone(),
+            listed["result"][0]["ERROR"].clone()
+        ),
+        (json!(1), json!("1"))
+    );
+
+    let (_, plain) = app_call(&server, &token, "event.offline.get", json!({})).await;
+    assert_eq!(plain["result"], json!({"process_id": null, "events": []}));
+    let (_, errors) = app_call(&server, &token, "event.offline.get", json!({"error": 1})).await;
+    assert_eq!(
+        names(&errors["result"]["events"]),
+        ["ONCRMCONTACTUSERFIELDUPDATE"]
+    );
+    assert_eq!(errors["result"]["process_id"], Value::Null);
+    let (_, listed) = app_call(&server, &token, "event.offline.list", json!({})).await;
+    assert_eq!(
+        listed["total"],
+        json!(0),
+        "clear=1 deleted what it returned"
+    );
+}
+
+#[tokio::test]
+async fn own_changes_do_not_echo_and_filters_apply() {
+    let server = TestServer::start().await;
+    let (token, app_id) = install(&server, "1");
+    app_call(
+        &server,
+        &token,
+        "event.bind",
+        json!({"event": "ONCRMCONTACTUSERFIELDADD", "event_type": "offline"}),
+    )
+    .await;
+    fire(&server, "ONCRMCONTACTUSERFIELDADD", 1, Some(app_id)).await;
+    fire(&server, "ONCRMCONTACTUSERFIELDADD", 2, None).await;
+    fire(&server, "ONCRMCONTACTUSERFIELDADD", 3, None).await;
+    let (_, listed) = app_call(
+        &server,
+        &token,
+        "event.offline.list",
+        json!({"order": {"ID": "DESC"}}),
+    )
+    .await;
+    assert_eq!(
+        listed["total"],
+        json!(2),
+        "the application's own change is not queued for it"
+    );
+    let ids: Vec<i64> = listed["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["EVENT_DATA"]["FIELDS"]["ID"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [3, 2]);
+    let newest = listed["result"][0]["ID"].as_str().unwrap().to_string();
+    let (_, got) = app_call(
+        &server,
+        &token,
+        "event.offline.get",
+        json!({"filter": {">=ID": newest}, "limit": 10}),
+    )
+    .await;
+    assert_eq!(got["result"]["events"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn offline_methods_errors() {
+    let server = TestServer::start().await;
+    let (token, _) = install(&server, "1");
+    let (status, body) = app_call(&server, &token, "event.offline.get", json!({"limit": 0})).await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({"error": "ERROR_ARGUMENT", "error_description": "Value must be positive integer", "argument": "LIMIT"})
+        )
+    );
+    let (status, body) = app_call(&server, &token, "event.offline.clear", json!({})).await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({"error": "ERROR_ARGUMENT", "error_description": "Argument 'PROCESS_ID' is null or empty", "argument": "PROCESS_ID"})
+        )
+    );
+
+    server.cli(&["user", "add", "--name", "Bob"]);
+    let (user_token, _) = install(&server, "2");
+    for method in [
+        "event.offline.get",
+        "event.offline.list",
+        "event.offline.clear",
+        "event.offline.error",
+    ] {
+        let (status, body) =
+            app_call(&server, &user_token, method, json!({"process_id": "x"})).await;
+        assert_eq!(
+            (status, body),
+            (
+                403,
+                json!({"error": "ACCESS_DENIED", "error_description": "Access denied!"})
+            ),
+            "{method}"
+        );
+    }
+    let (status, body) = server.call("event.offline.get", json!({})).await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (403, json!("WRONG_AUTH_TYPE"))
+    );
+}

@@ -1,0 +1,220 @@
+//! The delivery queue: one row per (event, handler), shared by every server instance.
+//!
+//! A worker *claims* due rows by writing a lease (owner and expiry) in one statement: on
+//! PostgreSQL the candidate rows are locked with `FOR UPDATE SKIP LOCKED` so instances never
+//! claim the same row; on SQLite the single `UPDATE ... RETURNING` runs under the database's write
+//! lock. The worker then makes the HTTP call with no transaction open and reports back through
+//! [`finish`], which writes a batch of outcomes and their attempts in one transaction. A lease
+//! that expires (the process died mid-call) makes the row claimable again: delivery is
+//! at-least-once for a crash between the call and its bookkeeping, exactly-once otherwise.
+//!
+//! Statuses: `pending` (waiting or scheduled), `delivered`, `failed` (gave up), `dropped` (never
+//! sent: the webhook was disabled or deleted, or the target refused by policy).
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use crate::outgoing::Policy;
+use crate::{Dialect, Store, StoreError, UnixTime};
+
+pub const PENDING: &str = "pending";
+pub const DELIVERED: &str = "delivered";
+pub const FAILED: &str = "failed";
+pub const DROPPED: &str = "dropped";
+
+/// Bytes of a response body kept with an attempt.
+pub const RESPONSE_KEEP: usize = 4096;
+
+/// A claimed delivery with what is needed to send it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    pub id: i64,
+    pub event_id: i64,
+    pub handler_id: i64,
+    /// Attempts made so far in this round.
+    pub attempts: i64,
+    pub event: String,
+    pub data: serde_json::Value,
+    /// The subscriber, or `None` when its webhook or handler was deleted.
+    pub target: Option<Target>,
+}
+
+/// The outgoing webhook behind a claimed delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub webhook_id: i64,
+    pub url: String,
+    pub application_token: String,
+    pub policy: Policy,
+    pub enabled: bool,
+}
+
+/// Claims up to `limit` due deliveries for `owner` until `lease_until`, skipping the rows of
+/// the outgoing webhooks in `busy` (those the caller is already sending to or throttling).
+pub async fn claim(
+    store: &Store,
+    owner: &str,
+    now: UnixTime,
+    lease_until: UnixTime,
+    limit: i64,
+    busy: &[i64],
+) -> Result<Vec<Claimed>, StoreError> {
+    let exclude = if busy.is_empty() {
+        String::new()
+    } else {
+        let ids: Vec<String> = busy.iter().map(i64::to_string).collect();
+        format!(
+            "AND handler_id NOT IN (SELECT id FROM event_handlers
+                                    WHERE outgoing_webhook_id IN ({}))",
+            ids.join(",")
+        )
+    };
+    let lock = match store.dialect() {
+        Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
+        Dialect::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE deliveries SET lease_owner = $1, lease_expires_at = $2
+         WHERE id IN (SELECT id FROM deliveries
+                      WHERE status = 'pending' AND next_attempt_at <= $3
+                        AND (lease_expires_at IS NULL OR lease_expires_at <= $3) {exclude}
+                      ORDER BY next_attempt_at, id LIMIT $4 {lock})
+         RETURNING id"
+    );
+    let mut conn = store.pool().acquire().await?;
+    let claimed = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    if claimed.is_empty() {
+        return Ok(Vec::new());
+    }
+    load_claimed(&mut conn, owner).await
+}
+
+async fn load_claimed(conn: &mut AnyConnection, owner: &str) -> Result<Vec<Claimed>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT d.id, d.event_id, d.handler_id, d.attempts, e.name, e.data,
+                w.id AS webhook_id, w.url, w.application_token, w.policy, w.enabled
+         FROM deliveries d JOIN events e ON e.id = d.event_id
+         LEFT JOIN event_handlers h ON h.id = d.handler_id
+         LEFT JOIN outgoing_webhooks w ON w.id = h.outgoing_webhook_id
+         WHERE d.lease_owner = $1 AND d.status = 'pending' ORDER BY d.id",
+    )
+    .bind(owner)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(claimed_from_row).collect()
+}
+
+fn claimed_from_row(row: &AnyRow) -> Result<Claimed, StoreError> {
+    let data: String = row.try_get("data")?;
+    let webhook_id: Option<i64> = row.try_get("webhook_id")?;
+    let target = match webhook_id {
+        Some(webhook_id) => {
+            let policy: String = row.try_get("policy")?;
+            Some(Target {
+                webhook_id,
+                url: row.try_get("url")?,
+                application_token: row.try_get("application_token")?,
+                policy: Policy::parse(&policy).unwrap_or(Policy::Bitrix),
+                enabled: row.try_get::<i64, _>("enabled")? != 0,
+            })
+        }
+        None => None,
+    };
+    Ok(Claimed {
+        id: row.try_get("id")?,
+        event_id: row.try_get("event_id")?,
+        handler_id: row.try_get("handler_id")?,
+        attempts: row.try_get("attempts")?,
+        event: row.try_get("name")?,
+        data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+        target,
+    })
+}
+
+/// One HTTP attempt, as recorded.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Attempt {
+    pub id: i64,
+    pub delivery_id: i64,
+    pub started_at: UnixTime,
+    pub http_status: Option<i64>,
+    pub latency_ms: i64,
+    /// `None` on success; else `http_status`, `timeout`, `connect`, `redirect`, `refused`, ...
+    pub error_class: Option<String>,
+    /// The first [`RESPONSE_KEEP`] bytes of the response body (lossy UTF-8).
+    pub response_body: String,
+}
+
+/// What became of a claimed delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finished {
+    pub delivery_id: i64,
+    pub owner: String,
+    /// New status: `pending` (retry scheduled or deferred), `delivered`, `failed`, `dropped`.
+    pub status: &'static str,
+    pub next_attempt_at: Option<UnixTime>,
+    pub last_error: Option<String>,
+    /// The attempt made, if a request was sent (a deferred or dropped delivery has none).
+    pub attempt: Option<Attempt>,
+}
+
+/// Writes a batch of outcomes and their attempts in one transaction. A row whose lease was
+/// taken over meanwhile keeps the new owner's state; its attempt is still recorded.
+pub async fn finish(store: &Store, batch: &[Finished], now: UnixTime) -> Result<(), StoreError> {
+    let mut tx = store.begin_write().await?;
+    for done in batch {
+        if let Some(attempt) = &done.attempt {
+            insert_attempt(&mut tx, attempt).await?;
+        }
+        sqlx::query(
+            "UPDATE deliveries SET status = $1, attempts = attempts + $2, next_attempt_at = $3,
+                    last_error = $4, lease_owner = NULL, lease_expires_at = NULL, updated_at = $5
+             WHERE id = $6 AND lease_owner = $7",
+        )
+        .bind(done.status)
+        .bind(i64::from(done.attempt.is_some()))
+        .bind(done.next_attempt_at)
+        .bind(&done.last_error)
+        .bind(now)
+        .bind(done.delivery_id)
+        .bind(&done.owner)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn insert_attempt(conn: &mut AnyConnection, attempt: &Attempt) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO attempts (delivery_id, started_at, http_status, latency_ms, error_class,
+                               response_body)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(attempt.delivery_id)
+    .bind(attempt.started_at)
+    .bind(attempt.http_status)
+    .bind(attempt.latency_ms)
+    .bind(&attempt.error_class)
+    .bind(&attempt.response_body)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The earliest `next_attempt_at` of a pending delivery, to time the next wake-up.
+pub async fn next_due(conn: &mut AnyConnection) -> Result<Option<UnixTime>, StoreError> {
+    let row =
+        sqlx::query("SELECT MIN(next_attempt_at) AS due FROM deliveries WHERE status = 'pending'")
+            .fetch_one(conn)
+            .await?;
+    Ok(row.try_get("due")?)
+}
+
+pub use crate::delivery_log::*;

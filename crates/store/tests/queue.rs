@@ -1,0 +1,119 @@
+//! The outbox fan-out and the delivery queue on a SQLite file: who gets a delivery, how claims
+//! and leases share the queue, and how outcomes are written.
+
+use b24lite_store::deliveries::{self, Attempt, Finished};
+use b24lite_store::events::{self, NewEvent};
+use b24lite_store::outgoing::{self, Policy};
+use b24lite_store::{Store, random};
+use serde_json::json;
+
+async fn store() -> (Store, std::path::PathBuf) {
+    let path = std::env::temp_dir().join(format!("b24lite-queue-{}.db", random::token(10)));
+    let store = Store::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    (store, path)
+}
+
+fn event(name: &str, id: i64, request: &str) -> NewEvent {
+    NewEvent {
+        name: name.into(),
+        data: json!({"FIELDS": {"ID": id}}),
+        user_id: None,
+        request_id: request.into(),
+        auth_connector: None,
+        app_id: None,
+    }
+}
+
+async fn record(store: &Store, event: &NewEvent, now: i64) {
+    let mut tx = store.begin_write().await.unwrap();
+    events::record(&mut tx, event, now).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn fan_out_claims_and_leases() {
+    let (store, path) = store().await;
+    let mut conn = store.pool().acquire().await.unwrap();
+    let add = "ONCRMCONTACTUSERFIELDADD";
+    let a = outgoing::create(&mut conn, "http://a/", &[add.into()], Policy::Bitrix, 100)
+        .await
+        .unwrap();
+    let b = outgoing::create(&mut conn, "http://b/", &[add.into()], Policy::Retry, 100)
+        .await
+        .unwrap();
+    let off = outgoing::create(&mut conn, "http://c/", &[add.into()], Policy::Retry, 100)
+        .await
+        .unwrap();
+    outgoing::set_enabled(&mut conn, off.id, false)
+        .await
+        .unwrap();
+    drop(conn);
+
+    // Lower-case names are stored upper-case; the disabled webhook gets nothing.
+    record(&store, &event("onCrmContactUserFieldAdd", 1, "r1"), 100).await;
+    record(&store, &event(add, 1, "r1"), 100).await; // identical, same request: collapses
+    record(&store, &event("ONCRMCONTACTUSERFIELDDELETE", 1, "r1"), 100).await; // nobody subscribed
+
+    // Rows of a busy webhook are skipped; a lease keeps rows from a second claim.
+    let first = deliveries::claim(&store, "w1", 100, 200, 10, &[a.id])
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].handler_id, b.handlers[0].id);
+    assert_eq!(first[0].target.as_ref().unwrap().policy, Policy::Retry);
+    let second = deliveries::claim(&store, "w2", 100, 200, 10, &[])
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].handler_id, a.handlers[0].id);
+    assert_eq!(second[0].event, add);
+    assert!(
+        deliveries::claim(&store, "w3", 150, 250, 10, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // An expired lease makes the row claimable again; the old owner's report is then ignored.
+    let again = deliveries::claim(&store, "w4", 200, 300, 10, &[])
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 2);
+    let report = |owner: &str, id: i64, status: &'static str| Finished {
+        delivery_id: id,
+        owner: owner.into(),
+        status,
+        next_attempt_at: None,
+        last_error: None,
+        attempt: Some(Attempt {
+            id: 0,
+            delivery_id: id,
+            started_at: 200,
+            http_status: Some(200),
+            latency_ms: 3,
+            error_class: None,
+            response_body: "ok".into(),
+        }),
+    };
+    let batch = [
+        report("w1", first[0].id, deliveries::FAILED),
+        report("w4", again[0].id, deliveries::DELIVERED),
+        report("w4", again[1].id, deliveries::DELIVERED),
+    ];
+    deliveries::finish(&store, &batch, 201).await.unwrap();
+    let mut conn = store.pool().acquire().await.unwrap();
+    let counts = deliveries::count_by_status(&mut conn).await.unwrap();
+    assert_eq!(counts, [("delivered".to_string(), 2)]);
+    assert_eq!(
+        deliveries::attempts(&mut conn, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    drop(conn);
+    store.close().await;
+    let _ = std::fs::remove_file(path);
+}
