@@ -52,7 +52,7 @@ test('an unknown method is an AjaxError with ERROR_METHOD_NOT_FOUND', async () =
 test('batch with references', async () => {
   const answer = await b24.actions.v2.batch.make({
     calls: {
-      add: { method: 'crm.contact.userfield.add', params: { fields: { FIELD_NAME: 'jssdk_ref', USER_TYPE_ID: 'string' } } },
+      add: { method: 'crm.contact.userfield.add', params: { fields: { FIELD_NAME: 'jssdkref', USER_TYPE_ID: 'string' } } },
       get: { method: 'crm.contact.userfield.get', params: { id: '$result[add]' } },
       drop: { method: 'crm.contact.userfield.delete', params: { id: '$result[get][ID]' } }
     },
@@ -60,7 +60,8 @@ test('batch with references', async () => {
   })
   assert.ok(answer.isSuccess, answer.getErrorMessages().join('; '))
   const { add, get, drop } = answer.getData()
-  assert.equal(get.FIELD_NAME, 'UF_CRM_JSSDK_REF')
+  assert.ok(get, `no result for "get": ${JSON.stringify(answer.getData())}`)
+  assert.equal(get.FIELD_NAME, 'UF_CRM_JSSDKREF')
   assert.equal(get.ID, String(add))
   assert.equal(drop, true)
 })
@@ -99,6 +100,13 @@ const adapter = {
     assert.deepEqual(answers, ids.map(() => true))
   },
   addContact: (fields) => call('crm.contact.add', { fields }),
+  addContacts: (many) => batchList(many.map((fields) => ['crm.contact.add', { fields }])),
+  // The SDK's recommended list helper: pages with a `>ID` cursor, which crm.contact.list honours.
+  async listContacts (params) {
+    const answer = await b24.actions.v2.callList.make({ method: 'crm.contact.list', params })
+    assert.ok(answer.isSuccess, answer.getErrorMessages().join('; '))
+    return answer.getData()
+  },
   getContact: (id) => call('crm.contact.get', { id }),
   async expectNotFound (makeCall) {
     await assert.rejects(makeCall(), (error) => error instanceof AjaxError && error.code === 'ERROR_NOT_FOUND')

@@ -44,11 +44,11 @@ test('an unknown method is an HTTPError carrying ERROR_METHOD_NOT_FOUND', async 
 
 test('batch with references', async () => {
   const { result } = await bitrix.batch({
-    add: { method: 'crm.contact.userfield.add', params: { fields: { FIELD_NAME: 'twobad_ref', USER_TYPE_ID: 'string' } } },
+    add: { method: 'crm.contact.userfield.add', params: { fields: { FIELD_NAME: 'twobadref', USER_TYPE_ID: 'string' } } },
     get: { method: 'crm.contact.userfield.get', params: { id: '$result[add]' } },
     drop: { method: 'crm.contact.userfield.delete', params: { id: '$result[get][ID]' } }
   })
-  assert.equal(result.result.get.FIELD_NAME, 'UF_CRM_TWOBAD_REF')
+  assert.equal(result.result.get.FIELD_NAME, 'UF_CRM_TWOBADREF')
   assert.equal(result.result.get.ID, String(result.result.add))
   assert.equal(result.result.drop, true)
 })
@@ -76,6 +76,8 @@ const adapter = {
     assert.deepEqual(answers, ids.map(() => true))
   },
   addContact: (fields) => call('crm.contact.add', { fields }),
+  addContacts: (many) => batchList(many.map((fields) => ({ method: 'crm.contact.add', params: { fields } }))),
+  listContacts: async (params) => (await bitrix.list('crm.contact.list', params)).result,
   getContact: (id) => call('crm.contact.get', { id }),
   expectNotFound: (makeCall) => rejectsWith(makeCall(), 400, 'ERROR_NOT_FOUND')
 }

@@ -4,7 +4,8 @@
 // An adapter has: prefix, addField(fields) -> id, addFields([fields]) -> [id] (the client's
 // batch facility), getField(id), listFields(params) -> records (the client's paging),
 // updateField(id, fields), deleteField(id), deleteFields([id]) (batch), addContact(fields) -> id,
-// getContact(id), expectNotFound(promiseFactory).
+// addContacts([fields]) -> [id] (batch), listContacts(params) -> rows (paging), getContact(id),
+// expectNotFound(promiseFactory).
 
 import assert from 'node:assert/strict'
 
@@ -13,6 +14,9 @@ export const LANGUAGES = ['ar', 'br', 'en', 'fr', 'id', 'it', 'ja', 'la', 'ms', 
 
 // Extra string fields created through the client's batch facility: more than a page of 50.
 export const FILLERS = 50
+
+// Contacts created in a batch and read back through the client's paging helper (pages of 50).
+export const PAGED_CONTACTS = 60
 
 export function fieldSpecs (prefix) {
   const p = prefix.toLowerCase()
@@ -98,6 +102,7 @@ export async function runScenario (client) {
   await readAll(client, specs, ids, fillers)
   await update(client, ids)
   await contactValues(client, specs, ids)
+  await contactPaging(client)
   await deleteAll(client, ids, fillers)
   return { ids, fillers, specs, prefix: client.prefix }
 }
@@ -191,6 +196,19 @@ async function contactValues (client, specs, ids) {
     [name.tier]: tier.Gold,
     [name.tags]: [tags.red, tags.green]
   }, 'contact values read back')
+}
+
+// `crm.contact.list` pages by 50 with `next` and `total` (unlike the field list): the client's
+// list helper must follow the pages and return every contact once.
+async function contactPaging (client) {
+  const lastName = `${client.prefix}-paging`
+  const many = Array.from({ length: PAGED_CONTACTS }, (_, i) => ({ NAME: `P${i}`, LAST_NAME: lastName }))
+  const created = await client.addContacts(many)
+  assert.equal(new Set(created).size, PAGED_CONTACTS, `contacts: ${JSON.stringify(created)}`)
+  assert.ok(created.every(Number.isInteger), `contacts: ${JSON.stringify(created)}`)
+  const rows = await client.listContacts({ filter: { LAST_NAME: lastName }, select: ['ID', 'NAME'] })
+  const byNumber = (a, b) => a - b
+  assert.deepEqual(rows.map((r) => Number(r.ID)).sort(byNumber), [...created].sort(byNumber), 'IDs of the paged contact list')
 }
 
 async function deleteAll (client, ids, fillers) {

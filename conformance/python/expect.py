@@ -14,6 +14,9 @@ LANGUAGES = ["ar", "br", "en", "fr", "id", "it", "ja", "la", "ms", "pl", "de", "
 # list helper has to return more than one page's worth (50) of fields.
 FILLERS = 50
 
+# Contacts each client creates in a batch and reads back through its paging helper (pages of 50).
+PAGED_CONTACTS = 60
+
 
 def same(actual, expected) -> bool:
     """JSON equality that also compares types: `1`, `1.0`, `"1"` and `True` all differ."""

@@ -4,8 +4,9 @@ Each test module wraps its client in an adapter with the operations below, writt
 client's own idioms (typed wrappers, `call`, batches, list helpers); the scenario never talks
 HTTP itself. Steps: create typed fields (one an enumeration with list values), read them back
 with `get`, create `FILLERS` more through the client's batch facility, read them all with the
-client's list helper (more than 50), update labels and list values, write and read a contact's
-values, delete everything; `check_events` then checks what the four field events delivered.
+client's list helper (more than 50; this list is not paged), update labels and list values,
+write and read a contact's values, page through 60 contacts with the client's list helper, delete
+everything; `check_events` then checks what the four field events delivered.
 """
 
 from collections import Counter
@@ -14,6 +15,7 @@ from typing import Protocol
 from expect import (
     FILLERS,
     LANGUAGES,
+    PAGED_CONTACTS,
     assert_same,
     check_definition,
     field_specs,
@@ -36,6 +38,8 @@ class FieldClient(Protocol):
     def delete_field(self, field_id: int) -> object: ...
     def delete_fields(self, ids: list[int]) -> None: ...
     def add_contact(self, fields: dict) -> int: ...
+    def add_contacts(self, many: list[dict]) -> list[int]: ...
+    def list_contacts(self, params: dict) -> list[dict]: ...
     def get_contact(self, contact_id: int) -> dict: ...
     def expect_not_found(self, call) -> None: ...
 
@@ -48,6 +52,7 @@ def run(client: FieldClient) -> dict:
     read_all(client, specs, ids, fillers)
     update(client, specs, ids)
     contact_values(client, specs, ids)
+    contact_paging(client)
     delete_all(client, ids, fillers)
     return {"ids": ids, "fillers": fillers, "specs": specs, "prefix": client.prefix}
 
@@ -71,7 +76,8 @@ def create_fillers(client: FieldClient) -> list[int]:
 
 
 def own(client: FieldClient, records: list[dict]) -> list[dict]:
-    """The records of this client's fields (other clients may share the portal)."""
+    """The records of this client's scenario fields (other clients share the portal; each
+    client's batch test uses a field named `<prefix>ref`, which this leaves out)."""
     mine = f"UF_CRM_{client.prefix.upper()}_"
     return [r for r in records if r["FIELD_NAME"].startswith(mine)]
 
@@ -80,7 +86,7 @@ def read_all(client: FieldClient, specs: dict, ids: dict, fillers: list[int]) ->
     # Everything, through the client's list helper: more than 50 of our own fields.
     listed = own(client, client.list_fields({}))
     listed_ids = sorted(int(r["ID"]) for r in listed)
-    assert listed_ids == sorted([*ids.values(), *fillers]), "list: wrong or duplicated fields"
+    assert_same(listed_ids, sorted([*ids.values(), *fillers]), "IDs of our fields in the list")
     assert all("EDIT_FORM_LABEL" not in r for r in listed), "list without LANG shows labels"
 
     # A filter and the LANG directive: labels become strings in that language.
@@ -150,6 +156,16 @@ def contact_values(client: FieldClient, specs: dict, ids: dict) -> None:
         },
         "contact values read back",
     )
+
+
+def contact_paging(client: FieldClient) -> None:
+    """`crm.contact.list` pages by 50 with `next` and `total` (unlike the field list): the
+    client's list helper must follow the pages and return every contact once."""
+    last_name = f"{client.prefix}-paging"
+    created = client.add_contacts([{"NAME": f"P{i}", "LAST_NAME": last_name} for i in range(PAGED_CONTACTS)])
+    assert len(set(created)) == PAGED_CONTACTS and all(type(i) is int for i in created), created
+    rows = client.list_contacts({"filter": {"LAST_NAME": last_name}, "select": ["ID", "NAME"]})
+    assert_same(sorted(int(r["ID"]) for r in rows), sorted(created), "IDs of the paged contact list")
 
 
 def delete_all(client: FieldClient, ids: dict, fillers: list[int]) -> None:

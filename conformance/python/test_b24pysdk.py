@@ -46,7 +46,7 @@ def test_unknown_method_is_an_api_error(token):
 def test_batch_with_references(token):
     answer = token.call_batch(
         {
-            "add": ("crm.contact.userfield.add", {"fields": {"FIELD_NAME": "pysdk_ref", "USER_TYPE_ID": "string"}}),
+            "add": ("crm.contact.userfield.add", {"fields": {"FIELD_NAME": "pysdkref", "USER_TYPE_ID": "string"}}),
             "get": ("crm.contact.userfield.get", {"id": "$result[add]"}),
             "drop": ("crm.contact.userfield.delete", {"id": "$result[get][ID]"}),
         },
@@ -54,7 +54,7 @@ def test_batch_with_references(token):
     )
     batch = answer["result"]
     assert_same(batch["result_error"], [], "result_error")
-    assert batch["result"]["get"]["FIELD_NAME"] == "UF_CRM_PYSDK_REF"
+    assert batch["result"]["get"]["FIELD_NAME"] == "UF_CRM_PYSDKREF"
     assert batch["result"]["get"]["ID"] == str(batch["result"]["add"])
     assert batch["result"]["drop"] is True
 
@@ -94,6 +94,15 @@ class Adapter:
 
     def add_contact(self, fields):
         return self.client.crm.contact.add(fields=fields).result
+
+    def add_contacts(self, many):
+        batch = self.client.call_batches([self.client.crm.contact.add(fields=f) for f in many]).result
+        assert not batch.result_error, batch.result_error
+        # Over 50 commands the SDK merges its batches' results into one map keyed "0", "1"...
+        return [batch.result[str(i)] for i in range(len(many))]
+
+    def list_contacts(self, params):
+        return self.client.crm.contact.list(**params).as_list().result
 
     def get_contact(self, contact_id):
         return self.client.crm.contact.get(bitrix_id=contact_id).result

@@ -51,7 +51,7 @@ def test_unknown_method_is_an_http_error(bx):
 
 
 def test_batch_with_references(bx):
-    field_id = call(bx, "crm.contact.userfield.add", {"fields": {"FIELD_NAME": "rest_ref", "USER_TYPE_ID": "string"}})
+    field_id = call(bx, "crm.contact.userfield.add", {"fields": {"FIELD_NAME": "restref", "USER_TYPE_ID": "string"}})
     batch = call(
         bx,
         "batch",
@@ -64,7 +64,7 @@ def test_batch_with_references(bx):
         },
     )
     assert_same(batch["result_error"], [], "result_error")
-    assert batch["result"]["get"]["FIELD_NAME"] == "UF_CRM_REST_REF"
+    assert batch["result"]["get"]["FIELD_NAME"] == "UF_CRM_RESTREF"
     assert batch["result"]["drop"] is True
 
 
@@ -102,6 +102,12 @@ class Adapter:
 
     def add_contact(self, fields):
         return call(self.bx, "crm.contact.add", {"fields": fields})
+
+    def add_contacts(self, many):
+        return [self.add_contact(fields) for fields in many]
+
+    def list_contacts(self, params):
+        return call(self.bx, "crm.contact.list", params)
 
     def get_contact(self, contact_id):
         return call(self.bx, "crm.contact.get", {"id": contact_id})

@@ -50,7 +50,7 @@ def test_unknown_method_is_a_batch_error(bx):
 
 
 def test_batch_with_references(bx):
-    add = "crm.contact.userfield.add?fields[FIELD_NAME]=fast_ref&fields[USER_TYPE_ID]=string"
+    add = "crm.contact.userfield.add?fields[FIELD_NAME]=fastref&fields[USER_TYPE_ID]=string"
     results = bx.call_batch(
         {
             "halt": 1,
@@ -61,7 +61,7 @@ def test_batch_with_references(bx):
             },
         }
     )
-    assert results["get"]["FIELD_NAME"] == "UF_CRM_FAST_REF"
+    assert results["get"]["FIELD_NAME"] == "UF_CRM_FASTREF"
     assert results["get"]["ID"] == str(results["add"])
     assert results["drop"] is True
 
@@ -96,6 +96,12 @@ class Adapter:
 
     def add_contact(self, fields):
         return single(self.bx, "crm.contact.add", {"fields": fields})
+
+    def add_contacts(self, many):
+        return list(self.bx.call("crm.contact.add", [{"fields": f} for f in many]))
+
+    def list_contacts(self, params):
+        return self.bx.get_all("crm.contact.list", params)
 
     def get_contact(self, contact_id):
         return single(self.bx, "crm.contact.get", {"id": contact_id})
