@@ -60,6 +60,25 @@ fn ensure_utf8(input: &[u8]) -> Result<(), ParamsError> {
     Ok(())
 }
 
+/// Percent-decodes one URL path segment (`+` stays a plus); `None` when the result is not UTF-8.
+pub fn decode_path_segment(segment: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
+}
+
+/// Whether a JSON value nests arrays or objects more than `max` levels deep (the same bound
+/// [`MAX_NESTING`] puts on bracketed form keys).
+pub fn nested_deeper_than(value: &Value, max: usize) -> bool {
+    let children: Box<dyn Iterator<Item = &Value>> = match value {
+        Value::Array(items) => Box::new(items.iter()),
+        Value::Object(map) => Box::new(map.values()),
+        _ => return false,
+    };
+    max == 0 || children.into_iter().any(|v| nested_deeper_than(v, max - 1))
+}
+
 /// Decodes a form string into a fresh parameter map.
 pub fn parse_form(input: &[u8]) -> Result<Params, ParamsError> {
     let mut params = Params::new();
@@ -394,6 +413,16 @@ mod tests {
             parse_form(deep.as_bytes()),
             Err(ParamsError::TooDeep("a".into()))
         );
+    }
+
+    #[test]
+    fn json_nesting_depth() {
+        let deep: Value =
+            serde_json::from_str(&format!("{}1{}", "[".repeat(5), "]".repeat(5))).unwrap();
+        assert!(nested_deeper_than(&deep, 4));
+        assert!(!nested_deeper_than(&deep, 5));
+        assert!(!nested_deeper_than(&json!({"a": 1}), 1));
+        assert!(nested_deeper_than(&json!({"a": {"b": 1}}), 1));
     }
 
     #[test]

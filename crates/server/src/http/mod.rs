@@ -1,6 +1,6 @@
 //! The HTTP face of the portal.
 //!
-//! - `/rest/...`: Bitrix24 REST calls ([`rest`]).
+//! - `/rest/...`: Bitrix24 REST calls ([`rest`]), JSON ([`json`]) or XML ([`xml`]).
 //! - `/oauth/...`: the OAuth 2.0 server ([`oauth`]).
 //! - `/healthz`: 200 once the server is ready.
 //! - `/admin/...`: the administrator's API, behind the admin key ([`admin`]).
@@ -15,8 +15,10 @@ mod metrics;
 pub mod oauth;
 pub mod rest;
 pub mod tls;
+pub mod xml;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get};
 
 use crate::state::AppState;
@@ -24,7 +26,13 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/rest/{*path}", any(rest::handle))
+        .route("/rest", any(rest::no_method))
+        .route("/rest/", any(rest::no_method))
+        // `/rest` enforces `--body-limit` itself; axum's 2 MB default must not cut in first.
+        .route(
+            "/rest/{*path}",
+            any(rest::handle).layer(DefaultBodyLimit::disable()),
+        )
         .merge(oauth::router())
         .route("/metrics", get(metrics::handle))
         .merge(admin::router(state.clone()))

@@ -2,13 +2,23 @@
 //!
 //! URL forms (`rest-protocol.md` §3): `/rest/{method}` (OAuth, token in `auth` or a Bearer
 //! header) and `/rest/{user_id}/{token}/{method}` (incoming webhook); the method may end in
-//! `.json`, and a trailing slash is accepted. Parameters come from the query string and from the
-//! body (form, multipart or JSON), the body winning on a clash (decision 4).
+//! `.json` or `.xml` (any case; `.xml` answers in XML, see [`crate::http::xml`]), and a trailing
+//! slash is accepted. Parameters come from the query string and from the body (form, multipart
+//! or JSON), the body winning on a clash (decision 4).
+//!
+//! Order of checks, as Bitrix24 runs them: HTTP method (only GET, POST and HEAD; others get 405
+//! `INVALID_REQUEST`, a choice of ours: Bitrix24 documents none), HTTPS when required, method
+//! exists (404), body decoding (400, or 413 over `--body-limit`), credentials (401), request
+//! rate (503), operating time (429), scope (403), then the method.
+//!
+//! Logging: one span per request carrying the method name (only when it names a registered
+//! method, so a token pasted into the wrong place never reaches the log), the user, the status
+//! and the latency. Paths, parameters and bodies are never logged.
 
 use std::sync::Arc;
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use b24lite_core::RestError;
@@ -17,6 +27,7 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use crate::http::json::respond;
+use crate::http::xml;
 use crate::rest::auth::{self, Route};
 use crate::rest::context::RequestInfo;
 use crate::rest::envelope::{Timing, success_body, time_block};
@@ -28,28 +39,28 @@ use crate::state::AppState;
 struct Target {
     route: Route,
     method: String,
+    format: Format,
 }
 
-pub async fn handle(
-    State(state): State<AppState>,
-    Path(path): Path<String>,
-    request: Request,
-) -> Response {
+pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
     let started = state.clock.now_f64();
-    let target = parse_path(&path);
-    let method_name = target
+    let target = parse_path(request.uri().path());
+    let format = target.as_ref().map_or(Format::Json, |t| t.format);
+    // Only a registered method name is logged: anything else in that place of the URL could be
+    // a secret pasted in the wrong spot.
+    let logged_method = target
         .as_ref()
-        .map_or("", |t| t.method.as_str())
-        .to_string();
-    let span = tracing::info_span!("rest", method = %method_name, user = tracing::field::Empty);
+        .and_then(|t| state.registry.get(&t.method))
+        .map_or("-", |spec| spec.name);
+    let span = tracing::info_span!("rest", method = logged_method, user = tracing::field::Empty);
     async move {
         let outcome = match target {
             Some(target) => call(&state, target, request, started).await,
             None => Err(RestError::method_not_found()),
         };
         let response = match outcome {
-            Ok(body) => respond(StatusCode::OK, &body),
-            Err(error) => error_response(&error),
+            Ok(body) => render(format, StatusCode::OK, &body),
+            Err(error) => render_error(format, &error),
         };
         let latency_ms = (state.clock.now_f64() - started) * 1000.0;
         tracing::info!(status = response.status().as_u16(), latency_ms, "rest call");
@@ -59,33 +70,76 @@ pub async fn handle(
     .await
 }
 
-pub fn error_response(error: &RestError) -> Response {
-    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
-    respond(status, &error.to_json())
+/// `/rest` and `/rest/` name no method.
+pub async fn no_method() -> Response {
+    error_response(&RestError::method_not_found())
 }
 
-/// Splits `{method}` or `{user_id}/{token}/{method}`, dropping a trailing slash and `.json`.
+pub fn error_response(error: &RestError) -> Response {
+    render_error(Format::Json, error)
+}
+
+fn render_error(format: Format, error: &RestError) -> Response {
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+    render(format, status, &error.to_json())
+}
+
+fn render(format: Format, status: StatusCode, body: &Value) -> Response {
+    match format {
+        Format::Json => respond(status, body),
+        Format::Xml => xml::respond(status, body),
+    }
+}
+
+/// Splits `/rest/{method}` or `/rest/{user_id}/{token}/{method}` (percent-decoded), dropping a
+/// trailing slash and a `.json` / `.xml` suffix (any letter case).
 fn parse_path(path: &str) -> Option<Target> {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let path = path.strip_prefix("/rest/")?;
+    let segments: Vec<String> = path
+        .trim_end_matches('/')
+        .split('/')
+        .map(params::decode_path_segment)
+        .collect::<Option<_>>()?;
     let (route, method) = match segments.as_slice() {
-        [method] => (Route::OAuth, *method),
+        [method] => (Route::OAuth, method),
         [user_id, token, method] => (
             Route::Webhook {
-                user_id: user_id.to_string(),
-                token: token.to_string(),
+                user_id: user_id.clone(),
+                token: token.clone(),
             },
-            *method,
+            method,
         ),
         _ => return None,
     };
-    let method = method.strip_suffix(".json").unwrap_or(method);
+    let (method, format) = split_format(method);
     if method.is_empty() {
         return None;
     }
     Some(Target {
         route,
         method: method.to_string(),
+        format,
     })
+}
+
+/// The response format a method-name suffix asks for (`rest-protocol.md` §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Xml,
+}
+
+fn split_format(method: &str) -> (&str, Format) {
+    for (suffix, format) in [(".json", Format::Json), (".xml", Format::Xml)] {
+        let cut = method.len().saturating_sub(suffix.len());
+        if method
+            .get(cut..)
+            .is_some_and(|end| end.eq_ignore_ascii_case(suffix))
+        {
+            return (&method[..cut], format);
+        }
+    }
+    (method, Format::Json)
 }
 
 async fn call(
@@ -94,26 +148,9 @@ async fn call(
     request: Request,
     started: f64,
 ) -> Result<Value, RestError> {
-    if !matches!(*request.method(), Method::GET | Method::POST | Method::HEAD) {
-        return Err(RestError::new(
-            405,
-            "INVALID_REQUEST",
-            format!("HTTP method {} is not supported", request.method()),
-        ));
-    }
-    if state.config.require_https && !is_https(state, request.headers()) {
-        return Err(RestError::https_required());
-    }
+    preflight(state, &target, &request)?;
     let (query, body) = read_params(state, request).await?;
-    let access_token = [query.get("auth"), body.params.get("auth")]
-        .into_iter()
-        .flatten()
-        .find_map(as_php_string)
-        .or(body.bearer);
-    let mut params = query;
-    params::merge_over(&mut params, body.params);
-    params.remove("auth");
-
+    let (params, access_token) = merge_params(query, body);
     let caller = auth::authenticate(state, &target.route, access_token.as_deref()).await?;
     tracing::Span::current().record("user", caller.user.id);
     let limit_key = caller.limit_key();
@@ -122,7 +159,65 @@ async fn call(
         .limits
         .check_operating(&limit_key, &target.method, started)?;
 
-    let ctx = CallContext {
+    let ctx = call_context(state, caller, &params);
+    let output: MethodOutput = state.registry.call(ctx, &target.method, params).await?;
+
+    let finish = state.clock.now_f64();
+    // The outer `batch` is not counted in operating time; its sub-calls are (§10.3).
+    let operating = (!target.method.eq_ignore_ascii_case("batch")).then(|| {
+        let limits = &state.limits;
+        limits.record_operating(&limit_key, &target.method, started, finish - started);
+        limits.operating(&limit_key, &target.method, finish)
+    });
+    let timing = Timing {
+        start: started,
+        finish,
+        operating,
+    };
+    Ok(success_body(
+        output,
+        time_block(&timing, state.config.utc_offset),
+    ))
+}
+
+/// Checks that need neither the body nor credentials: the HTTP method, HTTPS, and (as Bitrix24
+/// does) whether the method exists at all.
+fn preflight(state: &AppState, target: &Target, request: &Request) -> Result<(), RestError> {
+    if !matches!(*request.method(), Method::GET | Method::POST | Method::HEAD) {
+        return Err(RestError::new(
+            405,
+            "INVALID_REQUEST",
+            format!(
+                "HTTP method {} is not supported; use GET or POST",
+                request.method()
+            ),
+        ));
+    }
+    if state.config.require_https && !is_https(state, request.headers()) {
+        return Err(RestError::https_required());
+    }
+    if state.registry.get(&target.method).is_none() {
+        return Err(RestError::method_not_found());
+    }
+    Ok(())
+}
+
+/// The method's parameters (body over query, `auth` removed) and the OAuth token: `auth` in the
+/// query, else in the body, else a Bearer header (decision 3).
+fn merge_params(query: Params, body: BodyParams) -> (Params, Option<String>) {
+    let access_token = [query.get("auth"), body.params.get("auth")]
+        .into_iter()
+        .flatten()
+        .find_map(as_php_string)
+        .or(body.bearer);
+    let mut params = query;
+    params::merge_over(&mut params, body.params);
+    params.remove("auth");
+    (params, access_token)
+}
+
+fn call_context(state: &AppState, caller: crate::rest::Caller, params: &Params) -> CallContext {
+    CallContext {
         state: state.clone(),
         caller: Arc::new(caller),
         request: Arc::new(RequestInfo {
@@ -133,23 +228,7 @@ async fn call(
                 .filter(|c| !c.is_empty()),
             in_batch: false,
         }),
-    };
-    let output: MethodOutput = state.registry.call(ctx, &target.method, params).await?;
-
-    let finish = state.clock.now_f64();
-    state
-        .limits
-        .record_operating(&limit_key, &target.method, started, finish - started);
-    let operating = state.limits.operating(&limit_key, &target.method, finish);
-    let timing = Timing {
-        start: started,
-        finish,
-        operating: Some(operating),
-    };
-    Ok(success_body(
-        output,
-        time_block(&timing, state.config.utc_offset),
-    ))
+    }
 }
 
 fn is_https(state: &AppState, headers: &HeaderMap) -> bool {
@@ -207,17 +286,29 @@ async fn read_params(
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, RestError> {
-    to_bytes(body, limit).await.map_err(|_| {
-        RestError::new(
-            413,
-            "INVALID_REQUEST",
-            format!("Request body is larger than {limit} bytes"),
-        )
-    })
+    to_bytes(body, limit).await.map_err(|_| too_large(limit))
+}
+
+fn too_large(limit: usize) -> RestError {
+    RestError::new(
+        413,
+        "INVALID_REQUEST",
+        format!("Request body is larger than {limit} bytes"),
+    )
 }
 
 fn parse_json_body(bytes: &[u8]) -> Result<Params, RestError> {
     match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map))
+            if map
+                .values()
+                .any(|v| params::nested_deeper_than(v, params::MAX_NESTING)) =>
+        {
+            Err(RestError::invalid_request(format!(
+                "Malformed request: parameters are nested deeper than {} levels",
+                params::MAX_NESTING
+            )))
+        }
         Ok(Value::Object(map)) => Ok(map),
         Ok(Value::Array(items)) if items.is_empty() => Ok(Params::new()),
         Ok(_) => Err(RestError::invalid_request(
@@ -234,14 +325,21 @@ async fn read_multipart(request: Request, limit: usize) -> Result<Params, RestEr
     use axum::extract::FromRequest;
     let bad =
         |e: &dyn std::fmt::Display| RestError::invalid_request(format!("Malformed request: {e}"));
+    let failed = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large(limit)
+        } else {
+            bad(&e)
+        }
+    };
     let request = request.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
     let mut multipart = axum::extract::Multipart::from_request(request, &())
         .await
         .map_err(|e| bad(&e))?;
     let mut pairs = Vec::new();
-    while let Some(field) = multipart.next_field().await.map_err(|e| bad(&e))? {
+    while let Some(field) = multipart.next_field().await.map_err(failed)? {
         let name = field.name().unwrap_or_default().to_string();
-        let value = field.text().await.map_err(|e| bad(&e))?;
+        let value = field.text().await.map_err(failed)?;
         pairs.push((name, value));
     }
     let encoded = form_urlencoded::Serializer::new(String::new())
@@ -256,15 +354,16 @@ mod tests {
 
     #[test]
     fn url_forms() {
-        let oauth = parse_path("user.current.json").unwrap();
+        let oauth = parse_path("/rest/user.current.json").unwrap();
         assert_eq!(
             oauth,
             Target {
                 route: Route::OAuth,
-                method: "user.current".into()
+                method: "user.current".into(),
+                format: Format::Json,
             }
         );
-        let hook = parse_path("1/abc/crm.contact.userfield.list/").unwrap();
+        let hook = parse_path("/rest/1/abc/crm.contact.userfield.list/").unwrap();
         assert_eq!(
             hook.route,
             Route::Webhook {
@@ -273,8 +372,13 @@ mod tests {
             }
         );
         assert_eq!(hook.method, "crm.contact.userfield.list");
-        assert_eq!(parse_path("1/abc/"), None);
-        assert_eq!(parse_path("a/b/c/d"), None);
-        assert_eq!(parse_path(""), None);
+        let xml = parse_path("/rest/1/abc/Batch.XML").unwrap();
+        assert_eq!((xml.method.as_str(), xml.format), ("Batch", Format::Xml));
+        assert_eq!(parse_path("/rest/pro%66ile").unwrap().method, "profile");
+        assert_eq!(parse_path("/rest/1/abc/"), None);
+        assert_eq!(parse_path("/rest/1/abc/.json"), None);
+        assert_eq!(parse_path("/rest/a/b/c/d"), None);
+        assert_eq!(parse_path("/rest/"), None);
+        assert_eq!(parse_path("/rest/pro%FFfile"), None);
     }
 }

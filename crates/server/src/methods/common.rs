@@ -39,9 +39,13 @@ async fn methods(ctx: CallContext, params: Params) -> MethodResult {
         } else {
             scope.to_lowercase()
         };
+        // `user` grants `user_brief` and `user_basic`: list their methods under it too.
+        let user_family = scope == "user";
         registry
             .iter()
-            .filter(|m| m.scope == scope)
+            .filter(|m| {
+                m.scope == scope || (user_family && matches!(m.scope, "user_brief" | "user_basic"))
+            })
             .map(|m| m.name)
             .collect()
     } else if lookup_ci(&params, "full").is_some_and(is_truthy) {

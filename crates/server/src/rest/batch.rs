@@ -2,10 +2,15 @@
 //! decision 7).
 //!
 //! Each command is `method?query`, the query decoded with the same PHP rules as a request.
-//! `$result[key][path]...` in a later command is replaced by the value at that path of an earlier
-//! result; an unresolved reference is left as written (the sub-call then sees the literal text).
-//! The answer is always HTTP 200; failures go to `result_error`. Maps are rendered the PHP way:
-//! empty as `[]`, dense `0..n` keys as JSON arrays.
+//! `$result[key][path]...` in a decoded parameter value is replaced by the scalar at that path of
+//! an earlier result; an unresolved reference (unknown or failed command, missing path, array
+//! value) is left as written, so the sub-call sees the literal text (`halt` guards against that).
+//! The answer is always HTTP 200; failures go to `result_error` only (like Bitrix24's all-fail
+//! example, a failed command has no `result_time` entry). Maps are rendered the PHP way: empty as
+//! `[]`, dense `0..n` keys as JSON arrays.
+//!
+//! Each sub-call is checked against and counted in its own method's operating time (§10.3); the
+//! outer `batch` is not counted, and counts once for the request-rate limit.
 
 use b24lite_core::params::{as_php_string, is_truthy, lookup, parse_form, php_array_entries};
 use b24lite_core::{Params, RestError};
@@ -43,21 +48,22 @@ pub async fn run(ctx: CallContext, params: Params) -> MethodResult {
             results
                 .error
                 .push((key, RestError::batch_length_exceeded().to_json()));
+            if halt {
+                break;
+            }
             continue;
         }
         let started = ctx.state.clock.now_f64();
         let outcome = run_command(&ctx, &command, &results).await;
-        let timing = Timing {
-            start: started,
-            finish: ctx.state.clock.now_f64(),
-            operating: None,
-        };
-        results.time.push((
-            key.clone(),
-            time_block(&timing, ctx.state.config.utc_offset),
-        ));
         match outcome {
             Ok(output) => {
+                let timing = Timing {
+                    start: started,
+                    finish: ctx.state.clock.now_f64(),
+                    operating: None,
+                };
+                let time = time_block(&timing, ctx.state.config.utc_offset);
+                results.time.push((key.clone(), time));
                 if let Some(total) = output.total {
                     results.total.push((key.clone(), json!(total)));
                 }
@@ -85,15 +91,9 @@ pub async fn run(ctx: CallContext, params: Params) -> MethodResult {
 
 async fn run_command(ctx: &CallContext, command: &Value, done: &Results) -> MethodResult {
     let text = as_php_string(command).unwrap_or_default();
-    let text = substitute_references(&text, done);
     let (method, query) = text.split_once('?').unwrap_or((&text, ""));
-    let method = method.trim().trim_end_matches('/');
-    let method = method.strip_suffix(".json").unwrap_or(method);
-    if method.eq_ignore_ascii_case("batch") {
-        return Err(RestError::batch_method_not_allowed());
-    }
-    let params =
-        parse_form(query.as_bytes()).map_err(|e| RestError::invalid_request(e.to_string()))?;
+    let method = method.trim().trim_matches('/');
+    let method = strip_format_suffix(method);
     let spec = ctx
         .state
         .registry
@@ -102,10 +102,45 @@ async fn run_command(ctx: &CallContext, command: &Value, done: &Results) -> Meth
     if !spec.batchable {
         return Err(RestError::batch_method_not_allowed());
     }
-    ctx.state
-        .registry
-        .call(ctx.for_batch_item(), method, params)
-        .await
+    let mut params =
+        parse_form(query.as_bytes()).map_err(|e| RestError::invalid_request(e.to_string()))?;
+    // Sub-calls always run with the outer call's credentials.
+    params.remove("auth");
+    params
+        .values_mut()
+        .for_each(|value| substitute_in_value(value, done));
+    let sub = ctx.for_batch_item();
+    let key = ctx.caller.limit_key();
+    let limits = &ctx.state.limits;
+    let started = ctx.state.clock.now_f64();
+    limits.check_operating(&key, spec.name, started)?;
+    let outcome = ctx.state.registry.call(sub, spec.name, params).await;
+    let finish = ctx.state.clock.now_f64();
+    limits.record_operating(&key, spec.name, started, finish - started);
+    outcome
+}
+
+/// `method.json` and `method` name the same method inside `batch` too.
+fn strip_format_suffix(method: &str) -> &str {
+    let cut = method.len().saturating_sub(".json".len());
+    match method.get(cut..) {
+        Some(suffix) if suffix.eq_ignore_ascii_case(".json") => &method[..cut],
+        _ => method,
+    }
+}
+
+/// Resolves references in every string of a decoded parameter tree. Substituting after decoding
+/// lets clients percent-encode `$result[...]` (as `http_build_query` does) and keeps a resolved
+/// value containing `&` or `=` in one piece.
+fn substitute_in_value(value: &mut Value, done: &Results) {
+    match value {
+        Value::String(text) if text.contains("$result[") => {
+            *text = substitute_references(text, done);
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| substitute_in_value(v, done)),
+        Value::Object(map) => map.values_mut().for_each(|v| substitute_in_value(v, done)),
+        _ => {}
+    }
 }
 
 /// Replaces each `$result[key][a][b]` whose path resolves to a scalar in an earlier result.

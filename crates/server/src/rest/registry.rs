@@ -73,12 +73,16 @@ impl Registry {
         self.methods.values()
     }
 
-    /// Every scope some method needs, sorted, `basic` excluded.
+    /// Every scope some method needs, sorted, `basic` excluded. `user_brief` and `user_basic`
+    /// bring `user` along, the scope that grants them.
     pub fn scopes(&self) -> Vec<&'static str> {
         let mut scopes: Vec<&'static str> = self
             .methods
             .values()
-            .map(|m| m.scope)
+            .flat_map(|m| match m.scope {
+                "user_brief" | "user_basic" => vec![m.scope, "user"],
+                scope => vec![scope],
+            })
             .filter(|s| *s != "basic")
             .collect();
         scopes.sort_unstable();

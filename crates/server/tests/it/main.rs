@@ -5,13 +5,19 @@
 //! dropped after it. `.ci/run` runs the suite once per store.
 
 mod apps;
+mod auth;
+mod bad_input;
+mod batch;
 mod contacts;
 mod delivery;
 mod delivery_rest;
 mod event_api;
+mod limits;
+mod logs;
 mod offline;
 mod protocol;
 mod receiver;
+mod tls;
 mod userfields;
 // Helpers serve many test modules; each module uses only some of them.
 #[allow(dead_code)]

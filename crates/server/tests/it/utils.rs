@@ -14,6 +14,9 @@ pub struct TestServer {
     pub webhook_url: String,
     pub data_dir: tempfile::TempDir,
     pub database: TestDatabase,
+    /// Every line the server printed on stdout so far (read on until the process ends, so that
+    /// later lines such as `certificate: ...` never meet a closed pipe).
+    pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     _child: ChildGuard,
     client: reqwest::Client,
 }
@@ -100,9 +103,14 @@ impl TestServer {
 
     /// Starts a server with extra `serve` flags.
     pub async fn start_with(args: &[&str]) -> TestServer {
+        TestServer::start_with_env(args, &[("RUST_LOG", "warn")], Stdio::inherit()).await
+    }
+
+    /// Starts a server with extra `serve` flags, environment variables and a stderr target.
+    pub async fn start_with_env(args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> TestServer {
         let data_dir = tempfile::tempdir().unwrap();
         let database = TestDatabase::create();
-        TestServer::launch(data_dir, database, args).await
+        TestServer::launch(data_dir, database, args, env, stderr).await
     }
 
     /// Kills the server and starts a new one on the same store.
@@ -114,13 +122,16 @@ impl TestServer {
             ..
         } = self;
         drop(_child);
-        TestServer::launch(data_dir, database, args).await
+        let env = [("RUST_LOG", "warn")];
+        TestServer::launch(data_dir, database, args, &env, Stdio::inherit()).await
     }
 
     async fn launch(
         data_dir: tempfile::TempDir,
         database: TestDatabase,
         args: &[&str],
+        env: &[(&str, &str)],
+        stderr: Stdio,
     ) -> TestServer {
         let mut command = Command::new(env!("CARGO_BIN_EXE_b24lite"));
         command
@@ -131,14 +142,16 @@ impl TestServer {
         }
         command
             .args(args)
-            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         b24lite::http::tls::install_crypto_provider();
         let mut child = ChildGuard(command.spawn().expect("start b24lite"));
         let stdout = child.0.stdout.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
         let (base_url, webhook_url) =
-            tokio::task::spawn_blocking(move || read_announcement(stdout))
+            tokio::task::spawn_blocking(move || read_announcement(stdout, sink))
                 .await
                 .unwrap();
         let client = reqwest::Client::builder()
@@ -151,6 +164,7 @@ impl TestServer {
             webhook_url,
             data_dir,
             database,
+            stdout: lines,
             _child: child,
             client,
         }
@@ -263,20 +277,55 @@ pub async fn decode(response: reqwest::Response) -> (u16, Value) {
     (status, body)
 }
 
-/// Reads the start-up lines until the webhook URL is printed.
-fn read_announcement(stdout: std::process::ChildStdout) -> (String, String) {
+/// Reads the start-up lines until the webhook URL is printed, then keeps reading in the
+/// background. Every line goes to `sink`.
+fn read_announcement(
+    stdout: std::process::ChildStdout,
+    sink: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) -> (String, String) {
     let mut base_url = None;
-    for line in BufReader::new(stdout).lines() {
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
         let line = line.expect("read b24lite output");
+        sink.lock().unwrap().push(line.clone());
         if let Some((_, url)) = line.split_once(" listening on ") {
             base_url = Some(url.to_string());
         }
         if let Some(url) = line.strip_prefix("webhook: ") {
-            return (
+            let found = (
                 base_url.expect("address printed before the webhook"),
                 url.to_string(),
             );
+            std::thread::spawn(move || {
+                for line in lines.map_while(Result::ok) {
+                    sink.lock().unwrap().push(line);
+                }
+            });
+            return found;
         }
     }
     panic!("b24lite exited before printing its webhook URL");
+}
+
+impl TestServer {
+    /// Waits (up to 10 s) for a stdout line starting with `prefix`; returns the rest of it.
+    pub async fn printed(&self, prefix: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let found = self
+                .stdout
+                .lock()
+                .unwrap()
+                .iter()
+                .find_map(|line| line.strip_prefix(prefix).map(str::to_string));
+            if let Some(rest) = found {
+                return rest;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no '{prefix}' line printed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
