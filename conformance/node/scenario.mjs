@@ -10,7 +10,9 @@
 import assert from 'node:assert/strict'
 
 // A bitrix24.com portal's languages, in its order (decision 16).
-export const LANGUAGES = ['ar', 'br', 'en', 'fr', 'id', 'it', 'ja', 'la', 'ms', 'pl', 'de', 'sc', 'tc', 'th', 'tr', 'vn']
+export const LANGUAGES = [
+  'ar', 'br', 'en', 'fr', 'id', 'it', 'ja', 'la', 'ms', 'pl', 'de', 'sc', 'tc', 'th', 'tr', 'vn'
+]
 
 // Extra string fields created through the client's batch facility: more than a page of 50.
 export const FILLERS = 50
@@ -23,7 +25,9 @@ export function fieldSpecs (prefix) {
   return {
     nick: { FIELD_NAME: `${p}_nick`, USER_TYPE_ID: 'string', LABEL: 'Прозвище', SORT: 110 },
     size: { FIELD_NAME: `${p}_size`, USER_TYPE_ID: 'integer', LABEL: 'Shoe size', SORT: 120 },
-    height: { FIELD_NAME: `${p}_height`, USER_TYPE_ID: 'double', LABEL: 'Größe', SORT: 130, SETTINGS: { PRECISION: 2 } },
+    height: {
+      FIELD_NAME: `${p}_height`, USER_TYPE_ID: 'double', LABEL: 'Größe', SORT: 130, SETTINGS: { PRECISION: 2 }
+    },
     vip: { FIELD_NAME: `${p}_vip`, USER_TYPE_ID: 'boolean', LABEL: 'VIP', SORT: 140 },
     born: { FIELD_NAME: `${p}_born`, USER_TYPE_ID: 'date', LABEL: 'Birthday', SORT: 150 },
     tier: {
@@ -73,7 +77,8 @@ function itemIds (record) {
 
 function checkDefinition (record, spec, id) {
   const name = fullName(spec)
-  assert.deepEqual(pick(record, ['ID', 'ENTITY_ID', 'FIELD_NAME', 'USER_TYPE_ID', 'XML_ID', 'SORT', 'MULTIPLE', 'MANDATORY']), {
+  const keys = ['ID', 'ENTITY_ID', 'FIELD_NAME', 'USER_TYPE_ID', 'XML_ID', 'SORT', 'MULTIPLE', 'MANDATORY']
+  assert.deepEqual(pick(record, keys), {
     ID: String(id),
     ENTITY_ID: 'CRM_CONTACT',
     FIELD_NAME: name,
@@ -163,7 +168,8 @@ async function update (client, ids) {
     LIST: [{ ID: before.Bronze, DEL: 'Y' }, { ID: before.Silver, VALUE: 'Серебро' }, { VALUE: 'Platinum', SORT: 40 }]
   })
   const tier = await client.getField(ids.tier)
-  assert.deepEqual(listSummary(tier), [['Серебро', '20', 'N'], ['Gold', '30', 'N'], ['Platinum', '40', 'N']], 'tier LIST after update')
+  const expected = [['Серебро', '20', 'N'], ['Gold', '30', 'N'], ['Platinum', '40', 'N']]
+  assert.deepEqual(listSummary(tier), expected, 'tier LIST after update')
   const after = itemIds(tier)
   assert.equal(after['Серебро'], before.Silver)
   assert.equal(after.Gold, before.Gold)
@@ -208,7 +214,8 @@ async function contactPaging (client) {
   assert.ok(created.every(Number.isInteger), `contacts: ${JSON.stringify(created)}`)
   const rows = await client.listContacts({ filter: { LAST_NAME: lastName }, select: ['ID', 'NAME'] })
   const byNumber = (a, b) => a - b
-  assert.deepEqual(rows.map((r) => Number(r.ID)).sort(byNumber), [...created].sort(byNumber), 'IDs of the paged contact list')
+  const listed = rows.map((r) => Number(r.ID)).sort(byNumber)
+  assert.deepEqual(listed, [...created].sort(byNumber), 'IDs of the paged contact list')
 }
 
 async function deleteAll (client, ids, fillers) {

@@ -209,9 +209,12 @@ def check_events(events, path: str, created: dict, token: str) -> None:
     forms = mine(events.wait_for(path, lambda forms: len(mine(forms)) >= len(expected)))
     got = Counter((f["event"], f["data"]["FIELDS"]["ID"]) for f in forms)
     missing, extra = Counter(expected) - got, got - Counter(expected)
-    assert not missing and not extra, f"events: missing {sorted(missing.elements())}, unexpected {sorted(extra.elements())}"
+    assert not missing and not extra, (
+        f"events: missing {sorted(missing.elements())}, unexpected {sorted(extra.elements())}"
+    )
     for form in forms:
         field_id = form["data"]["FIELDS"]["ID"]
-        assert_same(form["data"], {"FIELDS": {"ID": field_id, "ENTITY_ID": "CRM_CONTACT", "FIELD_NAME": names[field_id]}})
+        fields = {"ID": field_id, "ENTITY_ID": "CRM_CONTACT", "FIELD_NAME": names[field_id]}
+        assert_same(form["data"], {"FIELDS": fields}, "event data")
         assert form["auth"]["application_token"] == token, form["auth"]
         assert form["event_handler_id"].isdigit() and form["ts"].isdigit(), form
