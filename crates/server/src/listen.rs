@@ -80,7 +80,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
         .fallback(any(receive))
         .with_state(Arc::new(forward));
     axum::serve(listener, app)
-        .with_graceful_shutdown(stop_signal())
+        .with_graceful_shutdown(crate::serve::stop_signal())
         .await?;
 
     if !args.keep {
@@ -109,23 +109,5 @@ async fn receive(State(forward): State<Arc<Option<Forward>>>, body: Bytes) -> St
             );
             StatusCode::BAD_GATEWAY
         }
-    }
-}
-
-async fn stop_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        if let Ok(mut signal) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            signal.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
     }
 }

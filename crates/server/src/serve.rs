@@ -153,6 +153,13 @@ impl Server {
 }
 
 async fn shutdown_on_signal(handle: axum_server::Handle<SocketAddr>) {
+    stop_signal().await;
+    tracing::info!("shutting down");
+    handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn stop_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     let terminate = async {
@@ -168,8 +175,6 @@ async fn shutdown_on_signal(handle: axum_server::Handle<SocketAddr>) {
         _ = ctrl_c => {}
         _ = terminate => {}
     }
-    tracing::info!("shutting down");
-    handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
 }
 
 /// The admin API key kept in the data folder, created on first start.

@@ -2,39 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::utils::{TestServer, decode};
-
-struct InstalledApp {
-    client_id: String,
-    client_secret: String,
-    tokens: Value,
-}
-
-async fn install_app(server: &TestServer, extra: &[&str]) -> InstalledApp {
-    let added = server.cli(&[
-        "app",
-        "add",
-        "--name",
-        "Test app",
-        "--handler",
-        "http://127.0.0.1:9/install",
-        "--scope",
-        "crm,user",
-    ]);
-    let mut lines = added.lines();
-    let client_id = lines.next().unwrap().to_string();
-    let client_secret = lines.next().unwrap().to_string();
-    assert!(client_id.starts_with("local."), "{client_id}");
-    assert_eq!(client_secret.len(), 50);
-    let mut args = vec!["app", "install", "--client-id", &client_id];
-    args.extend_from_slice(extra);
-    let tokens: Value = serde_json::from_str(&server.cli(&args)).unwrap();
-    InstalledApp {
-        client_id,
-        client_secret,
-        tokens,
-    }
-}
+use crate::utils::{InstalledApp, TestServer, decode};
 
 fn token(tokens: &Value, key: &str) -> String {
     tokens[key].as_str().unwrap().to_string()
@@ -43,7 +11,7 @@ fn token(tokens: &Value, key: &str) -> String {
 #[tokio::test]
 async fn installed_app_calls_with_its_access_token() {
     let server = TestServer::start().await;
-    let app = install_app(&server, &[]).await;
+    let app = server.install_app("crm,user", &[]);
     let access = token(&app.tokens, "access_token");
     assert_eq!(
         app.tokens["client_endpoint"],
@@ -109,7 +77,7 @@ async fn app_info_needs_an_application() {
 #[tokio::test]
 async fn expired_revoked_and_unknown_tokens() {
     let server = TestServer::start().await;
-    let app = install_app(&server, &["--access-token-ttl", "0"]).await;
+    let app = server.install_app("crm,user", &["--access-token-ttl", "0"]);
     let url = |token: &str| format!("{}/rest/profile?auth={token}", server.base_url);
     let (status, body) = server.get(&url(&token(&app.tokens, "access_token"))).await;
     assert_eq!(
@@ -154,7 +122,7 @@ async fn refresh(server: &TestServer, app: &InstalledApp, refresh_token: &str) -
 #[tokio::test]
 async fn refresh_tokens_work_once_and_rotate() {
     let server = TestServer::start().await;
-    let app = install_app(&server, &[]).await;
+    let app = server.install_app("crm,user", &[]);
     let old_refresh = token(&app.tokens, "refresh_token");
     let (status, body) = refresh(&server, &app, &old_refresh).await;
     assert_eq!(status, 200);
@@ -205,7 +173,7 @@ async fn refresh_tokens_work_once_and_rotate() {
 #[tokio::test]
 async fn authorization_code_flow() {
     let server = TestServer::start().await;
-    let app = install_app(&server, &[]).await;
+    let app = server.install_app("crm,user", &[]);
     let no_redirects = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -4,51 +4,6 @@ use serde_json::{Value, json};
 
 use crate::utils::TestServer;
 
-/// Installs an application with `scopes` as `user`; returns its access token.
-fn install(server: &TestServer, scopes: &str, user: &str) -> String {
-    let added = server.cli(&[
-        "app",
-        "add",
-        "--name",
-        "A",
-        "--handler",
-        "http://127.0.0.1:9/i",
-        "--scope",
-        scopes,
-    ]);
-    let client_id = added.lines().next().unwrap().to_string();
-    let tokens: Value = serde_json::from_str(&server.cli(&[
-        "app",
-        "install",
-        "--client-id",
-        &client_id,
-        "--user",
-        user,
-    ]))
-    .unwrap();
-    tokens["access_token"].as_str().unwrap().to_string()
-}
-
-async fn app_call(
-    server: &TestServer,
-    token: &str,
-    method: &str,
-    mut params: Value,
-) -> (u16, Value) {
-    params["auth"] = json!(token);
-    let url = format!("{}/rest/{method}", server.base_url);
-    crate::utils::decode(
-        server
-            .client()
-            .post(url)
-            .json(&params)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
-
 fn error(code: &str, description: &str) -> Value {
     json!({"error": code, "error_description": description})
 }
@@ -56,15 +11,13 @@ fn error(code: &str, description: &str) -> Value {
 #[tokio::test]
 async fn bind_get_unbind() {
     let server = TestServer::start().await;
-    let token = install(&server, "crm", "1");
+    let token = server.install_app("crm", &["--user", "1"]).access_token;
     let bind = json!({"event": "onCrmContactUserFieldAdd", "handler": "http://127.0.0.1:9/h"});
     assert_eq!(
-        app_call(&server, &token, "event.bind", bind.clone())
-            .await
-            .1["result"],
+        server.app_call(&token, "event.bind", bind.clone()).await.1["result"],
         json!(true)
     );
-    let (status, body) = app_call(&server, &token, "event.bind", bind).await;
+    let (status, body) = server.app_call(&token, "event.bind", bind).await;
     assert_eq!(
         (status, body),
         (
@@ -78,10 +31,10 @@ async fn bind_get_unbind() {
 
     let offline = json!({"event": "ONCRMCONTACTUSERFIELDDELETE", "event_type": "offline", "auth_connector": "c1"});
     assert_eq!(
-        app_call(&server, &token, "event.bind", offline).await.1["result"],
+        server.app_call(&token, "event.bind", offline).await.1["result"],
         json!(true)
     );
-    let (_, body) = app_call(&server, &token, "event.get", json!({})).await;
+    let (_, body) = server.app_call(&token, "event.get", json!({})).await;
     assert_eq!(
         body["result"],
         json!([
@@ -92,22 +45,23 @@ async fn bind_get_unbind() {
 
     let unbind = json!({"event": "ONCRMCONTACTUSERFIELDADD", "handler": "http://127.0.0.1:9/h"});
     assert_eq!(
-        app_call(&server, &token, "event.unbind", unbind.clone())
+        server
+            .app_call(&token, "event.unbind", unbind.clone())
             .await
             .1["result"],
         json!({"count": 1})
     );
     assert_eq!(
-        app_call(&server, &token, "event.unbind", unbind).await.1["result"],
+        server.app_call(&token, "event.unbind", unbind).await.1["result"],
         json!({"count": 0})
     );
     let offline = json!({"event": "ONCRMCONTACTUSERFIELDDELETE", "event_type": "offline", "auth_connector": "c1"});
     assert_eq!(
-        app_call(&server, &token, "event.unbind", offline).await.1["result"],
+        server.app_call(&token, "event.unbind", offline).await.1["result"],
         json!({"count": 1})
     );
     assert_eq!(
-        app_call(&server, &token, "event.get", json!({})).await.1["result"],
+        server.app_call(&token, "event.get", json!({})).await.1["result"],
         json!([])
     );
 }
@@ -115,7 +69,7 @@ async fn bind_get_unbind() {
 #[tokio::test]
 async fn bind_errors() {
     let server = TestServer::start().await;
-    let token = install(&server, "user", "1");
+    let token = server.install_app("user", &["--user", "1"]).access_token;
     let cases = [
         (
             json!({"handler": "http://127.0.0.1:9/h"}),
@@ -163,19 +117,19 @@ async fn bind_errors() {
         ),
     ];
     for (params, status, expected) in cases {
-        let (got_status, mut body) = app_call(&server, &token, "event.bind", params.clone()).await;
+        let (got_status, mut body) = server.app_call(&token, "event.bind", params.clone()).await;
         if let Some(map) = body.as_object_mut() {
             map.remove("argument");
         }
         assert_eq!((got_status, body), (status, expected), "{params}");
     }
-    let (_, body) = app_call(
-        &server,
-        &token,
-        "event.bind",
-        json!({"handler": "http://x.example/h"}),
-    )
-    .await;
+    let (_, body) = server
+        .app_call(
+            &token,
+            "event.bind",
+            json!({"handler": "http://x.example/h"}),
+        )
+        .await;
     assert_eq!(body["argument"], "EVENT");
 }
 
@@ -183,14 +137,14 @@ async fn bind_errors() {
 async fn non_administrators_and_webhooks() {
     let server = TestServer::start().await;
     server.cli(&["user", "add", "--name", "Ann"]);
-    let token = install(&server, "crm", "2");
-    let (status, body) = app_call(
-        &server,
-        &token,
-        "event.bind",
-        json!({"event": "ONAPPTEST", "handler": "http://127.0.0.1:9/h", "auth_type": 1}),
-    )
-    .await;
+    let token = server.install_app("crm", &["--user", "2"]).access_token;
+    let (status, body) = server
+        .app_call(
+            &token,
+            "event.bind",
+            json!({"event": "ONAPPTEST", "handler": "http://127.0.0.1:9/h", "auth_type": 1}),
+        )
+        .await;
     assert_eq!(
         (status, body),
         (
@@ -201,13 +155,13 @@ async fn non_administrators_and_webhooks() {
             )
         )
     );
-    let (status, body) = app_call(
-        &server,
-        &token,
-        "event.bind",
-        json!({"event": "ONAPPTEST", "event_type": "offline"}),
-    )
-    .await;
+    let (status, body) = server
+        .app_call(
+            &token,
+            "event.bind",
+            json!({"event": "ONAPPTEST", "event_type": "offline"}),
+        )
+        .await;
     assert_eq!(
         (status, body),
         (
@@ -219,14 +173,14 @@ async fn non_administrators_and_webhooks() {
         )
     );
     // A non-administrator is bound as themselves.
-    app_call(
-        &server,
-        &token,
-        "event.bind",
-        json!({"event": "ONAPPTEST", "handler": "http://127.0.0.1:9/h"}),
-    )
-    .await;
-    let (_, body) = app_call(&server, &token, "event.get", json!({})).await;
+    server
+        .app_call(
+            &token,
+            "event.bind",
+            json!({"event": "ONAPPTEST", "handler": "http://127.0.0.1:9/h"}),
+        )
+        .await;
+    let (_, body) = server.app_call(&token, "event.get", json!({})).await;
     assert_eq!(body["result"][0]["auth_type"], "2");
 
     let (status, body) = server
@@ -250,8 +204,8 @@ async fn non_administrators_and_webhooks() {
 #[tokio::test]
 async fn events_lists_what_the_application_may_bind() {
     let server = TestServer::start().await;
-    let token = install(&server, "crm", "1");
-    let (_, body) = app_call(&server, &token, "events", json!({})).await;
+    let token = server.install_app("crm", &["--user", "1"]).access_token;
+    let (_, body) = server.app_call(&token, "events", json!({})).await;
     let names: Vec<&str> = body["result"]
         .as_array()
         .unwrap()
@@ -262,7 +216,9 @@ async fn events_lists_what_the_application_may_bind() {
         names.contains(&"ONAPPINSTALL") && names.contains(&"ONCRMCONTACTUSERFIELDSETENUMVALUES"),
         "{names:?}"
     );
-    let (_, body) = app_call(&server, &token, "events", json!({"SCOPE": "crm"})).await;
+    let (_, body) = server
+        .app_call(&token, "events", json!({"SCOPE": "crm"}))
+        .await;
     assert_eq!(
         body["result"],
         json!([
@@ -272,8 +228,8 @@ async fn events_lists_what_the_application_may_bind() {
             "ONCRMCONTACTUSERFIELDSETENUMVALUES"
         ])
     );
-    let user_only = install(&server, "user", "1");
-    let (_, body) = app_call(&server, &user_only, "events", json!({})).await;
+    let user_only = server.install_app("user", &["--user", "1"]).access_token;
+    let (_, body) = server.app_call(&user_only, "events", json!({})).await;
     assert!(
         !body["result"]
             .as_array()

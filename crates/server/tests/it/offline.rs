@@ -3,62 +3,7 @@
 use b24lite_store::events::{self, NewEvent};
 use serde_json::{Value, json};
 
-use crate::utils::{TestServer, decode};
-
-/// Installs an application as `user`; returns (access token, app id).
-fn install(server: &TestServer, user: &str) -> (String, i64) {
-    let added = server.cli(&[
-        "app",
-        "add",
-        "--name",
-        "Sync",
-        "--handler",
-        "http://127.0.0.1:9/i",
-        "--scope",
-        "crm",
-    ]);
-    let client_id = added.lines().next().unwrap().to_string();
-    let tokens: Value = serde_json::from_str(&server.cli(&[
-        "app",
-        "install",
-        "--client-id",
-        &client_id,
-        "--user",
-        user,
-    ]))
-    .unwrap();
-    let listed = server.cli(&["app", "list"]);
-    let id = listed
-        .lines()
-        .find(|l| l.contains(&client_id))
-        .unwrap()
-        .split('\t')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    (tokens["access_token"].as_str().unwrap().to_string(), id)
-}
-
-async fn app_call(
-    server: &TestServer,
-    token: &str,
-    method: &str,
-    mut params: Value,
-) -> (u16, Value) {
-    params["auth"] = json!(token);
-    let url = format!("{}/rest/{method}", server.base_url);
-    decode(
-        server
-            .client()
-            .post(url)
-            .json(&params)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
+use crate::utils::TestServer;
 
 /// Records a field event in the server's store, as a change by user 1 from `source` would.
 async fn fire(server: &TestServer, name: &str, field_id: i64, source: Option<i64>) {
@@ -97,11 +42,12 @@ fn names(events: &Value) -> Vec<&str> {
 #[tokio::test]
 async fn queue_merges_reserves_clears_and_flags() {
     let server = TestServer::start().await;
-    let (token, _) = install(&server, "1");
+    let app = server.install_app("crm", &["--user", "1"]);
+    let (token, _) = (app.access_token, app.id);
     for event in ["ONCRMCONTACTUSERFIELDADD", "ONCRMCONTACTUSERFIELDUPDATE"] {
         let bind = json!({"event": event, "event_type": "offline"});
         assert_eq!(
-            app_call(&server, &token, "event.bind", bind).await.1["result"],
+            server.app_call(&token, "event.bind", bind).await.1["result"],
             json!(true)
         );
     }
@@ -109,7 +55,9 @@ async fn queue_merges_reserves_clears_and_flags() {
     fire(&server, "ONCRMCONTACTUSERFIELDUPDATE", 7, None).await;
     fire(&server, "ONCRMCONTACTUSERFIELDUPDATE", 7, None).await;
 
-    let (status, body) = app_call(&server, &token, "event.offline.list", json!({})).await;
+    let (status, body) = server
+        .app_call(&token, "event.offline.list", json!({}))
+        .await;
     assert_eq!(
         (status, &body["total"]),
         (200, &json!(2)),
@@ -130,14 +78,18 @@ async fn queue_merges_reserves_clears_and_flags() {
     );
     assert!(first["ID"].is_string() && first["MESSAGE_ID"].as_str().unwrap().len() == 32);
 
-    let (_, body) = app_call(&server, &token, "event.offline.get", json!({"clear": 0})).await;
+    let (_, body) = server
+        .app_call(&token, "event.offline.get", json!({"clear": 0}))
+        .await;
     let process = body["result"]["process_id"].as_str().unwrap().to_string();
     assert_eq!(
         names(&body["result"]["events"]),
         ["ONCRMCONTACTUSERFIELDADD", "ONCRMCONTACTUSERFIELDUPDATE"]
     );
     assert!(body["result"]["events"][0].get("PROCESS_ID").is_none());
-    let (_, again) = app_call(&server, &token, "event.offline.get", json!({"clear": 0})).await;
+    let (_, again) = server
+        .app_call(&token, "event.offline.get", json!({"clear": 0}))
+        .await;
     assert_eq!(
         again["result"]["events"],
         json!([]),
@@ -148,19 +100,23 @@ async fn queue_merges_reserves_clears_and_flags() {
     let update_message = body["result"]["events"][1]["MESSAGE_ID"].clone();
     let clear = json!({"process_id": process, "message_id": [add_message]});
     assert_eq!(
-        app_call(&server, &token, "event.offline.clear", clear)
+        server
+            .app_call(&token, "event.offline.clear", clear)
             .await
             .1["result"],
         json!(true)
     );
     let error = json!({"process_id": process, "message_id": [update_message]});
     assert_eq!(
-        app_call(&server, &token, "event.offline.error", error)
+        server
+            .app_call(&token, "event.offline.error", error)
             .await
             .1["result"],
         json!(true)
     );
-    let (_, listed) = app_call(&server, &token, "event.offline.list", json!({})).await;
+    let (_, listed) = server
+        .app_call(&token, "event.offline.list", json!({}))
+        .await;
     assert_eq!(
         (
             listed["total"].clone(),
@@ -169,15 +125,21 @@ async fn queue_merges_reserves_clears_and_flags() {
         (json!(1), json!("1"))
     );
 
-    let (_, plain) = app_call(&server, &token, "event.offline.get", json!({})).await;
+    let (_, plain) = server
+        .app_call(&token, "event.offline.get", json!({}))
+        .await;
     assert_eq!(plain["result"], json!({"process_id": null, "events": []}));
-    let (_, errors) = app_call(&server, &token, "event.offline.get", json!({"error": 1})).await;
+    let (_, errors) = server
+        .app_call(&token, "event.offline.get", json!({"error": 1}))
+        .await;
     assert_eq!(
         names(&errors["result"]["events"]),
         ["ONCRMCONTACTUSERFIELDUPDATE"]
     );
     assert_eq!(errors["result"]["process_id"], Value::Null);
-    let (_, listed) = app_call(&server, &token, "event.offline.list", json!({})).await;
+    let (_, listed) = server
+        .app_call(&token, "event.offline.list", json!({}))
+        .await;
     assert_eq!(
         listed["total"],
         json!(0),
@@ -188,24 +150,25 @@ async fn queue_merges_reserves_clears_and_flags() {
 #[tokio::test]
 async fn own_changes_do_not_echo_and_filters_apply() {
     let server = TestServer::start().await;
-    let (token, app_id) = install(&server, "1");
-    app_call(
-        &server,
-        &token,
-        "event.bind",
-        json!({"event": "ONCRMCONTACTUSERFIELDADD", "event_type": "offline"}),
-    )
-    .await;
+    let app = server.install_app("crm", &["--user", "1"]);
+    let (token, app_id) = (app.access_token, app.id);
+    server
+        .app_call(
+            &token,
+            "event.bind",
+            json!({"event": "ONCRMCONTACTUSERFIELDADD", "event_type": "offline"}),
+        )
+        .await;
     fire(&server, "ONCRMCONTACTUSERFIELDADD", 1, Some(app_id)).await;
     fire(&server, "ONCRMCONTACTUSERFIELDADD", 2, None).await;
     fire(&server, "ONCRMCONTACTUSERFIELDADD", 3, None).await;
-    let (_, listed) = app_call(
-        &server,
-        &token,
-        "event.offline.list",
-        json!({"order": {"ID": "DESC"}}),
-    )
-    .await;
+    let (_, listed) = server
+        .app_call(
+            &token,
+            "event.offline.list",
+            json!({"order": {"ID": "DESC"}}),
+        )
+        .await;
     assert_eq!(
         listed["total"],
         json!(2),
@@ -219,21 +182,24 @@ async fn own_changes_do_not_echo_and_filters_apply() {
         .collect();
     assert_eq!(ids, [3, 2]);
     let newest = listed["result"][0]["ID"].as_str().unwrap().to_string();
-    let (_, got) = app_call(
-        &server,
-        &token,
-        "event.offline.get",
-        json!({"filter": {">=ID": newest}, "limit": 10}),
-    )
-    .await;
+    let (_, got) = server
+        .app_call(
+            &token,
+            "event.offline.get",
+            json!({"filter": {">=ID": newest}, "limit": 10}),
+        )
+        .await;
     assert_eq!(got["result"]["events"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn offline_methods_errors() {
     let server = TestServer::start().await;
-    let (token, _) = install(&server, "1");
-    let (status, body) = app_call(&server, &token, "event.offline.get", json!({"limit": 0})).await;
+    let app = server.install_app("crm", &["--user", "1"]);
+    let (token, _) = (app.access_token, app.id);
+    let (status, body) = server
+        .app_call(&token, "event.offline.get", json!({"limit": 0}))
+        .await;
     assert_eq!(
         (status, body),
         (
@@ -241,7 +207,9 @@ async fn offline_methods_errors() {
             json!({"error": "ERROR_ARGUMENT", "error_description": "Value must be positive integer", "argument": "LIMIT"})
         )
     );
-    let (status, body) = app_call(&server, &token, "event.offline.clear", json!({})).await;
+    let (status, body) = server
+        .app_call(&token, "event.offline.clear", json!({}))
+        .await;
     assert_eq!(
         (status, body),
         (
@@ -251,15 +219,17 @@ async fn offline_methods_errors() {
     );
 
     server.cli(&["user", "add", "--name", "Bob"]);
-    let (user_token, _) = install(&server, "2");
+    let app = server.install_app("crm", &["--user", "2"]);
+    let (user_token, _) = (app.access_token, app.id);
     for method in [
         "event.offline.get",
         "event.offline.list",
         "event.offline.clear",
         "event.offline.error",
     ] {
-        let (status, body) =
-            app_call(&server, &user_token, method, json!({"process_id": "x"})).await;
+        let (status, body) = server
+            .app_call(&user_token, method, json!({"process_id": "x"}))
+            .await;
         assert_eq!(
             (status, body),
             (

@@ -96,7 +96,60 @@ fn run_sql(url: &str, sql: &str) {
     .unwrap();
 }
 
+/// A local application registered and installed through the CLI.
+pub struct InstalledApp {
+    pub id: i64,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The token answer `app install` printed.
+    pub tokens: Value,
+    pub access_token: String,
+}
+
 impl TestServer {
+    /// Registers an application with `scopes` and installs it (`extra`: more `app install`
+    /// flags, such as `--user 2`).
+    pub fn install_app(&self, scopes: &str, extra: &[&str]) -> InstalledApp {
+        let handler = "http://127.0.0.1:9/install";
+        let added = self.cli(&[
+            "app",
+            "add",
+            "--name",
+            "Test app",
+            "--handler",
+            handler,
+            "--scope",
+            scopes,
+        ]);
+        let mut lines = added.lines();
+        let client_id = lines.next().unwrap().to_string();
+        let client_secret = lines.next().unwrap().to_string();
+        let mut args = vec!["app", "install", "--client-id", &client_id];
+        args.extend_from_slice(extra);
+        let tokens: Value = serde_json::from_str(&self.cli(&args)).unwrap();
+        let listed = self.cli(&["app", "list"]);
+        let row = listed
+            .lines()
+            .find(|line| line.contains(&client_id))
+            .unwrap();
+        let id = row.split('\t').next().unwrap().parse().unwrap();
+        let access_token = tokens["access_token"].as_str().unwrap().to_string();
+        InstalledApp {
+            id,
+            client_id,
+            client_secret,
+            tokens,
+            access_token,
+        }
+    }
+
+    /// Calls a method as an application: `/rest/{method}` with `auth` in a JSON body.
+    pub async fn app_call(&self, token: &str, method: &str, mut params: Value) -> (u16, Value) {
+        params["auth"] = Value::from(token);
+        let url = format!("{}/rest/{method}", self.base_url);
+        decode(self.client.post(url).json(&params).send().await.unwrap()).await
+    }
+
     pub async fn start() -> TestServer {
         TestServer::start_with(&[]).await
     }
