@@ -39,18 +39,34 @@ pub struct Claimed {
     pub target: Option<Target>,
 }
 
-/// The outgoing webhook behind a claimed delivery.
+/// The subscriber behind a claimed delivery: an outgoing webhook or an application's handler.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
+    /// The outgoing webhook's id; 0 for an application's handler.
     pub webhook_id: i64,
     pub url: String,
     pub application_token: String,
     pub policy: Policy,
     pub enabled: bool,
+    /// Set for an application's handler: what its `auth` block needs.
+    pub app: Option<AppTarget>,
+}
+
+/// An application subscriber and the user whose tokens go into the delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppTarget {
+    pub app_id: i64,
+    pub scopes: Vec<String>,
+    /// Licence status (`L`).
+    pub status: String,
+    /// The binding's `auth_type` user, else the user who made the change; `None` when neither
+    /// (the CLI, automation): the block then carries no tokens (decision 26).
+    pub user_id: Option<i64>,
 }
 
 /// Claims up to `limit` due deliveries for `owner` until `lease_until`, skipping the rows of
-/// the outgoing webhooks in `busy` (those the caller is already sending to or throttling).
+/// the subscribers in `busy` (those the caller is already sending to or throttling): outgoing
+/// webhook ids, and application ids negated.
 pub async fn claim(
     store: &Store,
     owner: &str,
@@ -59,14 +75,32 @@ pub async fn claim(
     limit: i64,
     busy: &[i64],
 ) -> Result<Vec<Claimed>, StoreError> {
+    // Busy subscribers: outgoing webhooks by id, applications by negated id.
+    let list = |ids: Vec<String>| {
+        if ids.is_empty() {
+            "NULL".to_string()
+        } else {
+            ids.join(",")
+        }
+    };
+    let webhooks = list(
+        busy.iter()
+            .filter(|id| **id > 0)
+            .map(i64::to_string)
+            .collect(),
+    );
+    let apps = list(
+        busy.iter()
+            .filter(|id| **id < 0)
+            .map(|id| (-id).to_string())
+            .collect(),
+    );
     let exclude = if busy.is_empty() {
         String::new()
     } else {
-        let ids: Vec<String> = busy.iter().map(i64::to_string).collect();
         format!(
             "AND handler_id NOT IN (SELECT id FROM event_handlers
-                                    WHERE outgoing_webhook_id IN ({}))",
-            ids.join(",")
+                                    WHERE outgoing_webhook_id IN ({webhooks}) OR app_id IN ({apps}))"
         )
     };
     let lock = match store.dialect() {
@@ -97,11 +131,14 @@ pub async fn claim(
 
 async fn load_claimed(conn: &mut AnyConnection, owner: &str) -> Result<Vec<Claimed>, StoreError> {
     let rows = sqlx::query(
-        "SELECT d.id, d.event_id, d.handler_id, d.attempts, e.name, e.data,
-                w.id AS webhook_id, w.url, w.application_token, w.policy, w.enabled
+        "SELECT d.id, d.event_id, d.handler_id, d.attempts, e.name, e.data, e.user_id,
+                w.id AS webhook_id, w.url, w.application_token, w.policy, w.enabled,
+                h.handler, h.auth_type, a.id AS app_id, a.application_token AS app_token,
+                a.scopes AS app_scopes, a.status AS app_status, a.install_finished
          FROM deliveries d JOIN events e ON e.id = d.event_id
          LEFT JOIN event_handlers h ON h.id = d.handler_id
          LEFT JOIN outgoing_webhooks w ON w.id = h.outgoing_webhook_id
+         LEFT JOIN apps a ON a.id = h.app_id
          WHERE d.lease_owner = $1 AND d.status = 'pending' ORDER BY d.id",
     )
     .bind(owner)
@@ -122,9 +159,10 @@ fn claimed_from_row(row: &AnyRow) -> Result<Claimed, StoreError> {
                 application_token: row.try_get("application_token")?,
                 policy: Policy::parse(&policy).unwrap_or(Policy::Bitrix),
                 enabled: row.try_get::<i64, _>("enabled")? != 0,
+                app: None,
             })
         }
-        None => None,
+        None => app_target(row)?,
     };
     Ok(Claimed {
         id: row.try_get("id")?,
@@ -135,6 +173,33 @@ fn claimed_from_row(row: &AnyRow) -> Result<Claimed, StoreError> {
         data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
         target,
     })
+}
+
+/// The application handler of a claimed row, when it belongs to an installed application.
+fn app_target(row: &AnyRow) -> Result<Option<Target>, StoreError> {
+    let Some(app_id) = row.try_get::<Option<i64>, _>("app_id")? else {
+        return Ok(None);
+    };
+    let scopes: String = row.try_get("app_scopes")?;
+    let auth_type: i64 = row.try_get("auth_type")?;
+    let event_user: Option<i64> = row.try_get("user_id")?;
+    Ok(Some(Target {
+        webhook_id: 0,
+        url: row.try_get("handler")?,
+        application_token: row.try_get("app_token")?,
+        policy: Policy::Bitrix,
+        enabled: row.try_get::<i64, _>("install_finished")? != 0,
+        app: Some(AppTarget {
+            app_id,
+            scopes: crate::webhooks::parse_scopes(&scopes),
+            status: row.try_get("app_status")?,
+            user_id: if auth_type > 0 {
+                Some(auth_type)
+            } else {
+                event_user.filter(|id| *id > 0)
+            },
+        }),
+    }))
 }
 
 /// One HTTP attempt, as recorded.

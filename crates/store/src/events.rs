@@ -68,7 +68,10 @@ pub async fn record(
     Ok(id)
 }
 
-/// Creates the deliveries of one event for every enabled online handler subscribed to it.
+/// Creates the deliveries of one event for every enabled online handler subscribed to it: the
+/// handlers of enabled outgoing webhooks and of installed applications. An application whose
+/// installation is not finished gets a `dropped` delivery instead, so the log shows what it
+/// missed (decision 27).
 async fn fan_out(
     conn: &mut AnyConnection,
     event_id: i64,
@@ -78,21 +81,44 @@ async fn fan_out(
     now: UnixTime,
 ) -> Result<(), StoreError> {
     let hash = hex::encode(Md5::digest(format!("{name}\n{data}")));
-    sqlx::query(
-        "INSERT INTO deliveries (event_id, handler_id, request_id, payload_hash, status,
-                                 attempts, next_attempt_at, created_at, updated_at)
-         SELECT $1, h.id, $2, $3, 'pending', 0, $4, $4, $4
-         FROM event_handlers h JOIN outgoing_webhooks w ON w.id = h.outgoing_webhook_id
-         WHERE h.event = $5 AND h.event_type = 'online' AND w.enabled = 1
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(event_id)
-    .bind(request_id)
-    .bind(hash)
-    .bind(now)
-    .bind(name)
-    .execute(conn)
-    .await?;
+    let subscribers = [
+        (
+            "'pending'",
+            "NULL",
+            "JOIN outgoing_webhooks w ON w.id = h.outgoing_webhook_id",
+            "w.enabled = 1",
+        ),
+        (
+            "'pending'",
+            "NULL",
+            "JOIN apps a ON a.id = h.app_id",
+            "a.installed = 1 AND a.install_finished = 1",
+        ),
+        (
+            "'dropped'",
+            "'application installation not finished'",
+            "JOIN apps a ON a.id = h.app_id",
+            "a.installed = 1 AND a.install_finished = 0",
+        ),
+    ];
+    for (status, error, join, condition) in subscribers {
+        let sql = format!(
+            "INSERT INTO deliveries (event_id, handler_id, request_id, payload_hash, status,
+                                     attempts, next_attempt_at, last_error, created_at, updated_at)
+             SELECT $1, h.id, $2, $3, {status}, 0, $4, {error}, $4, $4
+             FROM event_handlers h {join}
+             WHERE h.event = $5 AND h.event_type = 'online' AND {condition}
+             ON CONFLICT DO NOTHING"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(event_id)
+            .bind(request_id)
+            .bind(&hash)
+            .bind(now)
+            .bind(name)
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
 

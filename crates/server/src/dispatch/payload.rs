@@ -46,6 +46,56 @@ pub fn webhook_tree(
     Value::Object(tree)
 }
 
+/// Tokens minted for one delivery to an application, for the user behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppTokens {
+    pub access_token: String,
+    pub expires: i64,
+    pub expires_in: i64,
+    pub user_id: i64,
+}
+
+/// What an application's `auth` block holds besides the portal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppAuth<'a> {
+    /// Absent when no user is behind the change: the block then has no token keys (decision 26).
+    pub tokens: Option<AppTokens>,
+    pub scope: String,
+    pub status: &'a str,
+    pub application_token: &'a str,
+}
+
+/// The tree of one delivery to an application's handler. The `auth` keys follow a real
+/// capture's order (fact 79); the user-field events carry no `refresh_token` (fact 81).
+pub fn app_tree(
+    event: &str,
+    handler_id: i64,
+    data: &Value,
+    ts: i64,
+    portal: &Portal,
+    auth: &AppAuth,
+) -> Value {
+    let mut block = Map::new();
+    if let Some(tokens) = &auth.tokens {
+        block.insert("access_token".into(), json!(tokens.access_token));
+        block.insert("expires".into(), json!(tokens.expires.to_string()));
+        block.insert("expires_in".into(), json!(tokens.expires_in.to_string()));
+    }
+    block.insert("scope".into(), json!(auth.scope));
+    block.insert("domain".into(), json!(portal.domain));
+    block.insert("server_endpoint".into(), json!(portal.server_endpoint));
+    block.insert("status".into(), json!(auth.status));
+    block.insert("client_endpoint".into(), json!(portal.client_endpoint));
+    block.insert("member_id".into(), json!(portal.member_id));
+    if let Some(tokens) = &auth.tokens {
+        block.insert("user_id".into(), json!(tokens.user_id.to_string()));
+    }
+    block.insert("application_token".into(), json!(auth.application_token));
+    let mut tree = webhook_tree(event, handler_id, data, ts, portal, auth.application_token);
+    tree["auth"] = Value::Object(block);
+    tree
+}
+
 /// The form body of one delivery to an outgoing webhook.
 pub fn webhook_body(
     event: &str,

@@ -72,9 +72,13 @@ async fn claim_and_send(engine: &Arc<Engine>) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// The throttling key of a row: its outgoing webhook (0 for rows whose webhook is gone).
+/// The throttling key of a row: its outgoing webhook, or its application negated (0 for rows
+/// whose subscriber is gone).
 fn subscriber(row: &Claimed) -> i64 {
-    row.target.as_ref().map_or(0, |target| target.webhook_id)
+    row.target.as_ref().map_or(0, |target| match &target.app {
+        Some(app) => -app.app_id,
+        None => target.webhook_id,
+    })
 }
 
 /// Splits a claim into per-subscriber lists, keeping queue order within each.
@@ -117,18 +121,30 @@ fn release(owner: &str, row: &Claimed) -> Finished {
 async fn deliver(engine: &Engine, owner: &str, row: &Claimed) -> Finished {
     let target = match &row.target {
         Some(target) if target.enabled => target,
+        Some(target) if target.app.is_some() => {
+            return dropped(owner, row, "application installation not finished");
+        }
         Some(_) => return dropped(owner, row, "webhook disabled"),
         None => return dropped(owner, row, "handler deleted"),
     };
     let ts = engine.state.clock.now();
-    let body = payload::webhook_body(
-        &row.event,
-        row.handler_id,
-        &row.data,
-        ts,
-        &engine.portal,
-        &target.application_token,
-    );
+    let body = match &target.app {
+        None => payload::webhook_body(
+            &row.event,
+            row.handler_id,
+            &row.data,
+            ts,
+            &engine.portal,
+            &target.application_token,
+        ),
+        Some(app) => match app_body(engine, row, target, app, ts).await {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::error!(%error, delivery = row.id, "cannot mint the delivery's tokens");
+                return release(owner, row);
+            }
+        },
+    };
     let reply = engine.client.post_form(&target.url, body).await;
     let timed_out = reply.error == Some(class::TIMEOUT);
     engine
@@ -145,6 +161,48 @@ async fn deliver(engine: &Engine, owner: &str, row: &Claimed) -> Finished {
         .record_attempt(success, reply.latency);
     log_attempt(row, target.policy, &reply, verdict);
     outcome(owner, row, ts, target.policy, &reply, verdict)
+}
+
+/// The body of a delivery to an application: a fresh access token of the binding's user (or
+/// of the user who made the change) goes into `auth`, minted just before sending.
+async fn app_body(
+    engine: &Engine,
+    row: &Claimed,
+    target: &deliveries::Target,
+    app: &deliveries::AppTarget,
+    ts: i64,
+) -> Result<String, b24lite_store::StoreError> {
+    let tokens = match app.user_id {
+        Some(user_id) => {
+            let mut conn = engine.state.store.pool().acquire().await?;
+            let lifetimes = engine.state.config.token_lifetimes();
+            let pair =
+                b24lite_store::apps::issue_tokens(&mut conn, app.app_id, user_id, ts, lifetimes)
+                    .await?;
+            Some(payload::AppTokens {
+                access_token: pair.access_token,
+                expires: pair.access_expires_at,
+                expires_in: lifetimes.access,
+                user_id,
+            })
+        }
+        None => None,
+    };
+    let auth = payload::AppAuth {
+        tokens,
+        scope: app.scopes.join(","),
+        status: &app.status,
+        application_token: &target.application_token,
+    };
+    let tree = payload::app_tree(
+        &row.event,
+        row.handler_id,
+        &row.data,
+        ts,
+        &engine.portal,
+        &auth,
+    );
+    Ok(b24lite_core::wire::http_build_query(&tree))
 }
 
 fn outcome(

@@ -4,6 +4,7 @@
 //! when `B24LITE_TEST_POSTGRES_URL` is set, a PostgreSQL database created for the test and
 //! dropped after it. `.ci/run` runs the suite once per store.
 
+mod app_delivery;
 mod apps;
 mod auth;
 mod bad_input;

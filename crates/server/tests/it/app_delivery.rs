@@ -1,0 +1,131 @@
+//! Deliveries to applications' handlers (`event.bind`): the `auth` block with a fresh token of
+//! the user behind the change, and the installation gate.
+
+use serde_json::json;
+
+use crate::receiver::Receiver;
+use crate::utils::TestServer;
+
+async fn add_field(server: &TestServer, name: &str) {
+    let fields = json!({"fields": {"FIELD_NAME": name, "USER_TYPE_ID": "string"}});
+    let (status, body) = server.call("crm.contact.userfield.add", fields).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn application_handlers_get_a_working_token_of_the_user_behind_the_change() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let app = server.install_app("crm", &[]);
+    let bind = json!({"event": "ONCRMCONTACTUSERFIELDADD", "handler": receiver.url});
+    assert_eq!(
+        server
+            .app_call(&app.access_token, "event.bind", bind)
+            .await
+            .1["result"],
+        json!(true)
+    );
+
+    add_field(&server, "FROM_APP_TEST").await;
+    let view = receiver.wait_for(1).await[0].decoded();
+    assert_eq!(view["event"], "ONCRMCONTACTUSERFIELDADD");
+    assert_eq!(view["data"]["FIELDS"]["FIELD_NAME"], "UF_CRM_FROM_APP_TEST");
+    let auth = view["auth"].as_object().unwrap();
+    let keys: Vec<&str> = auth.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "access_token",
+            "expires",
+            "expires_in",
+            "scope",
+            "domain",
+            "server_endpoint",
+            "status",
+            "client_endpoint",
+            "member_id",
+            "user_id",
+            "application_token"
+        ]
+    );
+    assert_eq!(auth["application_token"], app.tokens["application_token"]);
+    assert_eq!(
+        (&auth["user_id"], &auth["scope"], &auth["status"]),
+        (&json!("1"), &json!("crm"), &json!("L"))
+    );
+    assert_eq!(auth["expires_in"], "3600");
+    assert_eq!(
+        auth["client_endpoint"],
+        format!("{}/rest/", server.base_url)
+    );
+
+    // The delivered token is a real one of user 1 for this application.
+    let token = auth["access_token"].as_str().unwrap();
+    let (status, body) = server
+        .get(&format!("{}/rest/app.info?auth={token}", server.base_url))
+        .await;
+    assert_eq!(
+        (status, &body["result"]["CODE"]),
+        (200, &json!(app.client_id))
+    );
+}
+
+#[tokio::test]
+async fn no_user_no_tokens_and_unfinished_installations_get_nothing() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let finished = server.install_app("crm", &[]);
+    let unfinished = server.install_app("crm", &["--ui"]);
+    for app in [&finished, &unfinished] {
+        let bind = json!({"event": "ONCRMCONTACTUSERFIELDADD", "handler": receiver.url});
+        server.app_call(&app.access_token, "event.bind", bind).await;
+    }
+    // An event no user caused (the CLI, automation) carries no token keys (decision 26).
+    let data = json!({"FIELDS": {"ID": 5, "ENTITY_ID": "CRM_CONTACT", "FIELD_NAME": "UF_CRM_X"}});
+    let mut event = crate::utils::new_event("ONCRMCONTACTUSERFIELDADD", data, "no-user");
+    event.user_id = None;
+    let store = server.open_store().await;
+    let mut tx = store.begin_write().await.unwrap();
+    b24lite_store::events::record(&mut tx, &event, b24lite::clock::Clock::default().now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let view = receiver.wait_for(1).await[0].decoded();
+    let keys: Vec<&str> = view["auth"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "scope",
+            "domain",
+            "server_endpoint",
+            "status",
+            "client_endpoint",
+            "member_id",
+            "application_token"
+        ]
+    );
+    assert_eq!(
+        view["auth"]["application_token"],
+        finished.tokens["application_token"]
+    );
+
+    // The application whose installation is unfinished has no pending delivery, only a dropped
+    // one whose reason the log shows.
+    assert_eq!(receiver.requests().len(), 1);
+    let log = server.cli(&["deliveries", "list"]);
+    let dropped: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("dropped"))
+        .collect();
+    assert_eq!(dropped.len(), 1, "{log}");
+    assert!(
+        dropped[0].ends_with("application installation not finished"),
+        "{log}"
+    );
+}
