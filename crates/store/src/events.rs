@@ -62,7 +62,7 @@ pub async fn record(
     .fetch_one(&mut *conn)
     .await?;
     let id: i64 = row.try_get("id")?;
-    fan_out(conn, id, &name, &data, &event.request_id, now).await?;
+    fan_out(conn, id, &name, &data, &event.request_id, event.app_id, now).await?;
     let source = (event.app_id, event.auth_connector.as_deref().unwrap_or(""));
     crate::offline::record(conn, &name, &data, event.user_id, source, now).await?;
     Ok(id)
@@ -71,13 +71,15 @@ pub async fn record(
 /// Creates the deliveries of one event for every enabled online handler subscribed to it: the
 /// handlers of enabled outgoing webhooks and of installed applications. An application whose
 /// installation is not finished gets a `dropped` delivery instead, so the log shows what it
-/// missed (decision 27).
+/// missed (decision 27). Application events (`ONAPP*`, such as `ONAPPTEST`) go only to the
+/// handlers of the application they are about (`app_id`).
 async fn fan_out(
     conn: &mut AnyConnection,
     event_id: i64,
     name: &str,
     data: &str,
     request_id: &str,
+    app_id: Option<i64>,
     now: UnixTime,
 ) -> Result<(), StoreError> {
     let hash = hex::encode(Md5::digest(format!("{name}\n{data}")));
@@ -108,6 +110,7 @@ async fn fan_out(
              SELECT $1, h.id, $2, $3, {status}, 0, $4, {error}, $4, $4
              FROM event_handlers h {join}
              WHERE h.event = $5 AND h.event_type = 'online' AND {condition}
+               AND (h.event NOT LIKE 'ONAPP%' OR h.app_id = $6)
              ON CONFLICT DO NOTHING"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -116,6 +119,7 @@ async fn fan_out(
             .bind(&hash)
             .bind(now)
             .bind(name)
+            .bind(app_id.unwrap_or(0))
             .execute(&mut *conn)
             .await?;
     }

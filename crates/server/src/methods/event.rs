@@ -1,4 +1,4 @@
-//! `events`, `event.bind`, `event.unbind`, `event.get` (`events.md` §3-§4, reference facts
+//! `events`, `event.bind`, `event.unbind`, `event.get`, `event.test` (`events.md` §3-§4, §11, facts
 //! 85-92, decisions 29-31). All are for applications only: an incoming webhook gets 403
 //! `WRONG_AUTH_TYPE` from the registry.
 //!
@@ -34,6 +34,7 @@ pub fn register(registry: &mut Registry) {
     registry.add(app_method!("event.bind", bind));
     registry.add(app_method!("event.unbind", unbind));
     registry.add(app_method!("event.get", get));
+    registry.add(app_method!("event.test", test));
 }
 
 /// The calling application's id and scopes (the registry admits only applications here).
@@ -249,4 +250,32 @@ async fn get(ctx: CallContext, _params: Params) -> MethodResult {
         })
         .collect();
     Ok(MethodOutput::new(Value::Array(items)))
+}
+
+/// Fires `ONAPPTEST` at the calling application's own `ONAPPTEST` handlers, with the call's
+/// parameters in `data.QUERY` and the portal language in `data.LANGUAGE_ID`; answers `1`.
+async fn test(ctx: CallContext, params: Params) -> MethodResult {
+    let (app_id, _) = app_of(&ctx)?;
+    let language = ctx
+        .state
+        .config
+        .languages
+        .iter()
+        .find(|l| *l == "en")
+        .or(ctx.state.config.languages.first());
+    let event = b24lite_store::events::NewEvent {
+        name: b24lite_core::events::APP_TEST.to_string(),
+        data: json!({"QUERY": params, "LANGUAGE_ID": language.map_or("en", String::as_str)}),
+        user_id: Some(ctx.caller.user.id),
+        request_id: ctx.request.request_id.clone(),
+        auth_connector: ctx.request.auth_connector.clone(),
+        app_id: Some(app_id),
+    };
+    let mut tx = ctx.state.store.begin_write().await.map_err(internal)?;
+    b24lite_store::events::record(&mut tx, &event, ctx.state.clock.now())
+        .await
+        .map_err(internal)?;
+    tx.commit().await.map_err(internal)?;
+    ctx.state.wake_dispatcher();
+    Ok(MethodOutput::new(1))
 }

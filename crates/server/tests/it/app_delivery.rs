@@ -129,3 +129,53 @@ async fn no_user_no_tokens_and_unfinished_installations_get_nothing() {
         "{log}"
     );
 }
+
+#[tokio::test]
+async fn event_test_reaches_only_the_calling_applications_handler() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let caller = server.install_app("crm", &[]);
+    let other = server.install_app("crm", &[]);
+    for app in [&other, &caller] {
+        let bind = json!({"event": "ONAPPTEST", "handler": receiver.url});
+        assert_eq!(
+            server
+                .app_call(&app.access_token, "event.bind", bind)
+                .await
+                .1["result"],
+            json!(true)
+        );
+    }
+    let (status, body) = server
+        .app_call(&caller.access_token, "event.test", json!({"any": "data"}))
+        .await;
+    assert_eq!((status, &body["result"]), (200, &json!(1)));
+
+    let request = &receiver.wait_for(1).await[0];
+    assert!(
+        request.text().contains("data%5BQUERY%5D%5Bany%5D=data"),
+        "{}",
+        request.text()
+    );
+    let view = request.decoded();
+    assert_eq!(view["event"], "ONAPPTEST");
+    assert_eq!(
+        view["data"],
+        json!({"QUERY": {"any": "data"}, "LANGUAGE_ID": "en"})
+    );
+    assert_eq!(
+        view["auth"]["application_token"],
+        caller.tokens["application_token"]
+    );
+    assert!(
+        view["event_handler_id"]
+            .as_str()
+            .is_some_and(|id| id.parse::<i64>().is_ok())
+    );
+    let log = server.cli(&["deliveries", "list"]);
+    assert_eq!(
+        log.lines().count(),
+        1,
+        "only the caller's handler gets the test event: {log}"
+    );
+}
