@@ -37,6 +37,17 @@ impl AppState {
         AppState(Arc::new(shared))
     }
 
+    /// The portal's language as `LANGUAGE_ID` shows it: `en` when the portal has it, else its
+    /// first language.
+    pub fn language(&self) -> &str {
+        let languages = &self.config.languages;
+        languages
+            .iter()
+            .find(|l| *l == "en")
+            .or(languages.first())
+            .map_or("en", String::as_str)
+    }
+
     /// `https://{domain}/rest/`, as in `client_endpoint`.
     pub fn client_endpoint(&self) -> String {
         format!("{}/rest/", self.base_url)

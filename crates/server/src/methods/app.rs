@@ -29,14 +29,7 @@ async fn app_info(ctx: CallContext, _params: Params) -> MethodResult {
         .await
         .map_err(internal)?
         .ok_or_else(RestError::invalid_token)?;
-    let language = ctx
-        .state
-        .config
-        .languages
-        .iter()
-        .find(|l| *l == "en")
-        .or(ctx.state.config.languages.first());
-    let language = language.map_or("en", String::as_str);
+    let language = ctx.state.language();
     Ok(MethodOutput::new(json!({
         "ID": app.id,
         "CODE": app.client_id,

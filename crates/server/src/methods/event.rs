@@ -256,16 +256,9 @@ async fn get(ctx: CallContext, _params: Params) -> MethodResult {
 /// parameters in `data.QUERY` and the portal language in `data.LANGUAGE_ID`; answers `1`.
 async fn test(ctx: CallContext, params: Params) -> MethodResult {
     let (app_id, _) = app_of(&ctx)?;
-    let language = ctx
-        .state
-        .config
-        .languages
-        .iter()
-        .find(|l| *l == "en")
-        .or(ctx.state.config.languages.first());
     let event = b24lite_store::events::NewEvent {
         name: b24lite_core::events::APP_TEST.to_string(),
-        data: json!({"QUERY": params, "LANGUAGE_ID": language.map_or("en", String::as_str)}),
+        data: json!({"QUERY": params, "LANGUAGE_ID": ctx.state.language()}),
         user_id: Some(ctx.caller.user.id),
         request_id: ctx.request.request_id.clone(),
         auth_connector: ctx.request.auth_connector.clone(),
