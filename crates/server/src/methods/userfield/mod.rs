@@ -21,6 +21,7 @@ mod purge;
 pub mod settings;
 mod shape;
 
+use b24lite_core::events as catalogue;
 use b24lite_core::params::{as_php_int, as_php_string, is_php_array, lookup, php_array_entries};
 use b24lite_core::{Params, RestError};
 use b24lite_store::events::{self, NewEvent};
@@ -120,12 +121,12 @@ async fn add(ctx: CallContext, params: Params) -> MethodResult {
         insert_item(&mut tx, &item).await?;
     }
     let field = FieldDef { id, ..field };
-    record(&mut tx, &ctx, "ONCRMCONTACTUSERFIELDADD", &field, now).await?;
+    record(&mut tx, &ctx, catalogue::CONTACT_USERFIELD_ADD, &field, now).await?;
     if field.user_type_id == "enumeration" {
         record(
             &mut tx,
             &ctx,
-            "ONCRMCONTACTUSERFIELDSETENUMVALUES",
+            catalogue::CONTACT_USERFIELD_SETENUMVALUES,
             &field,
             now,
         )
@@ -340,14 +341,21 @@ async fn update(ctx: CallContext, params: Params) -> MethodResult {
     userfields::update_field(&mut tx, &field)
         .await
         .map_err(internal)?;
-    record(&mut tx, &ctx, "ONCRMCONTACTUSERFIELDUPDATE", &field, now).await?;
+    record(
+        &mut tx,
+        &ctx,
+        catalogue::CONTACT_USERFIELD_UPDATE,
+        &field,
+        now,
+    )
+    .await?;
     let list = fields.get("LIST").filter(|v| !v.is_null());
     if let (Some(list), "enumeration") = (list, field.user_type_id.as_str()) {
         apply_list(&mut tx, &field, list).await?;
         record(
             &mut tx,
             &ctx,
-            "ONCRMCONTACTUSERFIELDSETENUMVALUES",
+            catalogue::CONTACT_USERFIELD_SETENUMVALUES,
             &field,
             now,
         )
@@ -425,7 +433,14 @@ async fn delete(ctx: CallContext, params: Params) -> MethodResult {
                 field.field_name, field.entity_id
             ))
         })?;
-    record(&mut tx, &ctx, "ONCRMCONTACTUSERFIELDDELETE", &field, now).await?;
+    record(
+        &mut tx,
+        &ctx,
+        catalogue::CONTACT_USERFIELD_DELETE,
+        &field,
+        now,
+    )
+    .await?;
     tx.commit().await.map_err(internal)?;
     ctx.state.wake_dispatcher();
     purge::spawn(ctx.state.store.clone());

@@ -67,6 +67,14 @@ enum Kind {
     TextList,
 }
 
+/// `SIZE` of the input box: 1..255, below 1 → 20, above 255 → 255.
+const SIZE: Kind = Kind::Int {
+    lo: 1,
+    hi: 255,
+    below: 20,
+    above: 255,
+};
+
 const ANY_INT: Kind = Kind::Int {
     lo: i64::MIN,
     hi: i64::MAX,
@@ -121,16 +129,7 @@ fn table(user_type_id: &str) -> Vec<Setting> {
             s!("DEFAULT_VALUE", Kind::Text, ""),
         ],
         "integer" => vec![
-            s!(
-                "SIZE",
-                Kind::Int {
-                    lo: 1,
-                    hi: 255,
-                    below: 20,
-                    above: 255
-                },
-                20
-            ),
+            s!("SIZE", SIZE, 20),
             s!("MIN_VALUE", ANY_INT, 0),
             s!("MAX_VALUE", ANY_INT, 0),
             s!("DEFAULT_VALUE", Kind::IntOrNull, Value::Null),
@@ -146,16 +145,7 @@ fn table(user_type_id: &str) -> Vec<Setting> {
                 },
                 2
             ),
-            s!(
-                "SIZE",
-                Kind::Int {
-                    lo: 1,
-                    hi: 255,
-                    below: 20,
-                    above: 255
-                },
-                20
-            ),
+            s!("SIZE", SIZE, 20),
             s!("MIN_VALUE", Kind::Number, 0),
             s!("MAX_VALUE", Kind::Number, 0),
             s!("DEFAULT_VALUE", Kind::NumberOrNull, Value::Null),
@@ -232,16 +222,7 @@ fn table(user_type_id: &str) -> Vec<Setting> {
         ],
         "address" => vec![s!("SHOW_MAP", Kind::YesNo, "Y")],
         "file" => vec![
-            s!(
-                "SIZE",
-                Kind::Int {
-                    lo: 1,
-                    hi: 255,
-                    below: 20,
-                    above: 255
-                },
-                20
-            ),
+            s!("SIZE", SIZE, 20),
             s!("LIST_WIDTH", ANY_INT, 0),
             s!("LIST_HEIGHT", ANY_INT, 0),
             s!("MAX_SHOW_SIZE", ANY_INT, 0),
