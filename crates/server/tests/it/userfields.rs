@@ -2,7 +2,7 @@
 //! value, every rule and error of `userfields.md` / reference part B, atomicity, concurrency,
 //! and the outbox events each call records.
 
-use b24lite_store::events::{self, StoredEvent};
+use b24lite_store::events::{self, EventFilter};
 use b24lite_store::userfields::{self, FieldDef};
 use b24lite_store::{Store, StoreError};
 use serde_json::{Value, json};
@@ -50,7 +50,11 @@ pub async fn open_store(server: &TestServer) -> Store {
 async fn recorded(server: &TestServer) -> Vec<(String, Value)> {
     let store = open_store(server).await;
     let mut conn = store.pool().acquire().await.unwrap();
-    let rows: Vec<StoredEvent> = events::list_recent(&mut conn, 1000).await.unwrap();
+    let all = EventFilter {
+        limit: 1000,
+        ..EventFilter::default()
+    };
+    let rows = events::list(&mut conn, &all).await.unwrap();
     rows.into_iter().map(|e| (e.name, e.data)).collect()
 }
 
@@ -806,9 +810,14 @@ async fn events_are_recorded_in_order() {
     assert_eq!(recorded(&server).await, expected);
     let store = open_store(&server).await;
     let mut conn = store.pool().acquire().await.unwrap();
-    let rows = events::list_recent(&mut conn, 1).await.unwrap();
-    assert_eq!(rows[0].user_id, Some(1));
-    assert!(!rows[0].request_id.is_empty());
+    let all = EventFilter {
+        limit: 1000,
+        ..EventFilter::default()
+    };
+    let rows = events::list(&mut conn, &all).await.unwrap();
+    let last = rows.last().unwrap();
+    assert_eq!(last.user_id, Some(1));
+    assert!(!last.request_id.is_empty());
 }
 
 #[tokio::test]
