@@ -11,6 +11,50 @@ pub struct EventInfo {
     pub name: &'static str,
     /// The scope an application needs to bind it.
     pub scope: &'static str,
+    /// What the `auth` block of a delivery to an application carries.
+    pub auth: AuthBlock,
+    /// Concerns one application: delivered only to that application's own handlers, never to
+    /// other applications or to outgoing webhooks (the `ONAPP*` events and `ONOFFLINEEVENT`).
+    pub app_only: bool,
+    /// Part of installing or removing the application, so sent whatever the installation state:
+    /// `ONAPPINSTALL` goes out before `installFinish` (decision 27), `ONAPPUNINSTALL` after the
+    /// application is gone.
+    pub lifecycle: bool,
+}
+
+/// The shape of an application delivery's `auth` block (`events.md` §7, §9; facts 79-81).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthBlock {
+    /// Access token of the user behind the event, scope, status and the portal keys.
+    Tokens,
+    /// The same plus `refresh_token`: the events that give a background application long-lived
+    /// access (`ONAPPINSTALL`, `ONAPPUPDATE`, `ONOFFLINEEVENT`).
+    TokensWithRefresh,
+    /// Only the portal keys and `application_token`: the application can no longer call the API
+    /// (`ONAPPUNINSTALL`).
+    PortalOnly,
+}
+
+impl EventInfo {
+    const fn crm(name: &'static str) -> EventInfo {
+        EventInfo {
+            name,
+            scope: "crm",
+            auth: AuthBlock::Tokens,
+            app_only: false,
+            lifecycle: false,
+        }
+    }
+
+    const fn app(name: &'static str, auth: AuthBlock, lifecycle: bool) -> EventInfo {
+        EventInfo {
+            name,
+            scope: "basic",
+            auth,
+            app_only: true,
+            lifecycle,
+        }
+    }
 }
 
 pub const CONTACT_USERFIELD_ADD: &str = "ONCRMCONTACTUSERFIELDADD";
@@ -27,42 +71,15 @@ pub const OFFLINE_EVENT: &str = "ONOFFLINEEVENT";
 /// Every event b24lite fires, in the order the `events` method lists them: the application
 /// events of the `basic` scope first, as Bitrix24 lists them, then the CRM ones.
 pub const CATALOGUE: &[EventInfo] = &[
-    EventInfo {
-        name: APP_UNINSTALL,
-        scope: "basic",
-    },
-    EventInfo {
-        name: APP_INSTALL,
-        scope: "basic",
-    },
-    EventInfo {
-        name: APP_UPDATE,
-        scope: "basic",
-    },
-    EventInfo {
-        name: APP_TEST,
-        scope: "basic",
-    },
-    EventInfo {
-        name: OFFLINE_EVENT,
-        scope: "basic",
-    },
-    EventInfo {
-        name: CONTACT_USERFIELD_ADD,
-        scope: "crm",
-    },
-    EventInfo {
-        name: CONTACT_USERFIELD_UPDATE,
-        scope: "crm",
-    },
-    EventInfo {
-        name: CONTACT_USERFIELD_DELETE,
-        scope: "crm",
-    },
-    EventInfo {
-        name: CONTACT_USERFIELD_SETENUMVALUES,
-        scope: "crm",
-    },
+    EventInfo::app(APP_UNINSTALL, AuthBlock::PortalOnly, true),
+    EventInfo::app(APP_INSTALL, AuthBlock::TokensWithRefresh, true),
+    EventInfo::app(APP_UPDATE, AuthBlock::TokensWithRefresh, false),
+    EventInfo::app(APP_TEST, AuthBlock::Tokens, false),
+    EventInfo::app(OFFLINE_EVENT, AuthBlock::TokensWithRefresh, false),
+    EventInfo::crm(CONTACT_USERFIELD_ADD),
+    EventInfo::crm(CONTACT_USERFIELD_UPDATE),
+    EventInfo::crm(CONTACT_USERFIELD_DELETE),
+    EventInfo::crm(CONTACT_USERFIELD_SETENUMVALUES),
 ];
 
 /// Looks an event up by name in any letter case.
@@ -71,12 +88,15 @@ pub fn find(name: &str) -> Option<&'static EventInfo> {
     CATALOGUE.iter().find(|event| event.name == upper)
 }
 
-/// Upper-cases and checks a list of event names, dropping duplicates; the error names the first
-/// unknown event.
+/// Upper-cases and checks the event list of an outgoing webhook, dropping duplicates; the error
+/// names the first event that is unknown or that only applications receive (`ONAPP*`,
+/// `ONOFFLINEEVENT`: Bitrix24 offers them to applications only).
 pub fn normalize_list<S: AsRef<str>>(names: &[S]) -> Result<Vec<String>, String> {
     let mut events: Vec<String> = Vec::new();
     for name in names {
-        let info = find(name.as_ref()).ok_or_else(|| name.as_ref().to_string())?;
+        let info = find(name.as_ref())
+            .filter(|info| !info.app_only)
+            .ok_or_else(|| name.as_ref().to_string())?;
         if !events.iter().any(|e| e == info.name) {
             events.push(info.name.to_string());
         }
@@ -105,5 +125,10 @@ mod tests {
             Ok(vec![CONTACT_USERFIELD_DELETE.to_string()])
         );
         assert_eq!(normalize_list(&["OnFoo"]), Err("OnFoo".to_string()));
+        assert_eq!(
+            normalize_list(&["onAppTest"]),
+            Err("onAppTest".to_string()),
+            "application events are not for outgoing webhooks"
+        );
     }
 }

@@ -1,14 +1,17 @@
 //! `b24lite app ...`: register, install and uninstall local applications.
 //!
-//! `app install` installs an application as a user and prints the token answer the application
-//! would get (JSON, as `/oauth/token/` returns it), so a script can call the REST API at once.
+//! `app install` installs an application as a user: `ONAPPINSTALL` is queued for its handler
+//! (the running server sends it), and the command prints a token answer of the installing user
+//! (JSON, as `/oauth/token/` returns it, plus `application_token`), so a script can call the REST
+//! API at once. See [`crate::app_lifecycle`] for what each step does.
 
 use std::process::ExitCode;
 
 use b24lite_store::apps::{self, Lifetimes, NewApp};
-use b24lite_store::{portal, webhooks};
+use b24lite_store::webhooks;
 use clap::Subcommand;
 
+use crate::app_lifecycle::{self, Install, Installed, LifecycleError};
 use crate::cli::open_store;
 use crate::clock::Clock;
 use crate::config::StoreArgs;
@@ -33,7 +36,8 @@ pub enum AppCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Install an application as a user; prints the token answer as JSON.
+    /// Install an application as a user: queues ONAPPINSTALL for its handler and prints a token
+    /// answer as JSON.
     Install {
         #[command(flatten)]
         store: StoreArgs,
@@ -59,12 +63,16 @@ pub enum AppCommand {
         #[arg(long)]
         client_id: String,
     },
-    /// Uninstall an application: its tokens stop working and its event handlers are removed.
+    /// Uninstall an application: queues ONAPPUNINSTALL, its tokens stop working, its event
+    /// handlers and offline queue are removed.
     Uninstall {
         #[command(flatten)]
         store: StoreArgs,
         #[arg(long)]
         client_id: String,
+        /// The administrator chose to clear the application's data (`CLEAN=1` in ONAPPUNINSTALL).
+        #[arg(long)]
+        clean: bool,
     },
 }
 
@@ -113,63 +121,57 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
             refresh_token_ttl,
         } => {
             let store = open_store(&store).await?;
-            let lifetimes = Lifetimes {
-                access: access_token_ttl,
-                refresh: refresh_token_ttl,
+            let how = Install {
+                user_id: user,
+                has_ui: ui,
+                lifetimes: Lifetimes {
+                    access: access_token_ttl,
+                    refresh: refresh_token_ttl,
+                },
             };
-            return install(&store, &client_id, user, !ui, lifetimes).await;
+            let now = Clock::default().now();
+            let installed = match app_lifecycle::install(&store, &client_id, how, now).await {
+                Ok(installed) => installed,
+                Err(error) => return refused(error),
+            };
+            let Installed {
+                app,
+                tokens,
+                portal,
+            } = installed;
+            let mut answer =
+                crate::http::oauth::token_answer(&portal, &app, &tokens, how.lifetimes.access);
+            answer["application_token"] = app.application_token.into();
+            println!("{answer}");
         }
         AppCommand::Finish { store, client_id } => {
             let store = open_store(&store).await?;
-            let mut conn = store.pool().acquire().await?;
-            let Some(app) = apps::find_by_client_id(&mut conn, &client_id).await? else {
-                return Ok(not_found(&client_id));
-            };
-            apps::finish_install(&mut conn, app.id).await?;
+            if let Err(error) = app_lifecycle::finish(&store, &client_id).await {
+                return refused(error);
+            }
         }
-        AppCommand::Uninstall { store, client_id } => {
+        AppCommand::Uninstall {
+            store,
+            client_id,
+            clean,
+        } => {
             let store = open_store(&store).await?;
-            let mut tx = store.begin_write().await?;
-            let Some(app) = apps::find_by_client_id(&mut tx, &client_id).await? else {
-                return Ok(not_found(&client_id));
-            };
-            apps::uninstall(&mut tx, app.id).await?;
-            b24lite_store::bindings::delete_for_app(&mut tx, app.id).await?;
-            tx.commit().await?;
+            let now = Clock::default().now();
+            if let Err(error) = app_lifecycle::uninstall(&store, &client_id, clean, now).await {
+                return refused(error);
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-// FIXME(#5): ONAPPINSTALL is not yet sent to the handler through the delivery engine; the tokens
-// are printed instead.
-async fn install(
-    store: &b24lite_store::Store,
-    client_id: &str,
-    user_id: i64,
-    finished: bool,
-    lifetimes: Lifetimes,
-) -> anyhow::Result<ExitCode> {
-    let mut tx = store.begin_write().await?;
-    let Some(app) = apps::find_by_client_id(&mut tx, client_id).await? else {
-        return Ok(not_found(client_id));
-    };
-    if portal::get_user(&mut tx, user_id).await?.is_none() {
-        eprintln!("b24lite: no user with id {user_id}");
-        return Ok(ExitCode::from(1));
+/// A refused step: the reason on stderr and exit code 1; storage failures are errors.
+fn refused(error: LifecycleError) -> anyhow::Result<ExitCode> {
+    match error {
+        LifecycleError::Store(error) => Err(error.into()),
+        refused => {
+            eprintln!("b24lite: {refused}");
+            Ok(ExitCode::from(1))
+        }
     }
-    let now = Clock::default().now();
-    apps::install(&mut tx, app.id, user_id, finished).await?;
-    let pair = apps::issue_tokens(&mut tx, app.id, user_id, now, lifetimes).await?;
-    let site = portal::get_portal(&mut tx).await?;
-    tx.commit().await?;
-    let mut answer = crate::http::oauth::token_answer(&site, &app, &pair, lifetimes.access);
-    answer["application_token"] = app.application_token.clone().into();
-    println!("{answer}");
-    Ok(ExitCode::SUCCESS)
-}
-
-fn not_found(client_id: &str) -> ExitCode {
-    eprintln!("b24lite: no application with client_id {client_id}");
-    ExitCode::from(1)
 }

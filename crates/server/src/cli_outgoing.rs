@@ -138,8 +138,9 @@ pub async fn add(
     policy: Policy,
 ) -> anyhow::Result<OutgoingWebhook> {
     check_url(url).map_err(anyhow::Error::msg)?;
-    let events = b24lite_core::events::normalize_list(events)
-        .map_err(|name| anyhow::anyhow!("unknown event '{name}'"))?;
+    let events = b24lite_core::events::normalize_list(events).map_err(|name| {
+        anyhow::anyhow!("unknown event '{name}' (application events are not for webhooks)")
+    })?;
     let store = open_store(store).await?;
     let mut tx = store.begin_write().await?;
     let hook = outgoing::create(&mut tx, url, &events, policy, Clock::default().now()).await?;

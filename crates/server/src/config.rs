@@ -35,6 +35,17 @@ impl ServeConfig {
             refresh: self.refresh_token_ttl,
         }
     }
+
+    /// The portal's language as `LANGUAGE_ID` shows it: `en` when the portal has it, else its
+    /// first language.
+    pub fn language(&self) -> &str {
+        let languages = &self.languages;
+        languages
+            .iter()
+            .find(|l| *l == "en")
+            .or(languages.first())
+            .map_or("en", String::as_str)
+    }
 }
 
 impl StoreArgs {
@@ -119,7 +130,8 @@ pub struct DeliveryArgs {
     /// others deliver).
     #[arg(long, env = "B24LITE_DELIVERY_WORKERS", default_value_t = 2)]
     pub delivery_workers: usize,
-    /// Refuse handlers whose address (as resolved) is loopback, private or link-local.
+    /// Refuse handlers whose address (as resolved) is loopback, private or link-local; `event.bind`
+    /// then also refuses `localhost` and hosts without a dot, as Bitrix24 does.
     #[arg(long, env = "B24LITE_REFUSE_PRIVATE_TARGETS")]
     pub refuse_private_targets: bool,
     /// Delays in seconds between attempts of the `retry` policy, comma-separated; the number of

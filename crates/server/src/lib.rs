@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //! - [`cli`]: the `b24lite` command line (`serve`, `user`, `webhook`, ...); [`cli_outgoing`]
-//!   (`outgoing`, `deliveries`, `redeliver`) and [`listen`] (`b24lite listen`).
+//!   (`outgoing`, `deliveries`, `redeliver`), [`cli_app`] (`app`) and [`listen`] (`b24lite listen`).
+//! - [`app_lifecycle`]: installing and removing applications, shared by the CLI and admin API.
 //! - [`config`]: settings of a running server, from flags and `B24LITE_*` variables.
 //! - [`state`]: what every request shares: the store, the portal, the clock, the method registry.
 //! - [`http`]: the axum router: `/rest/...` calls, `/healthz`, TLS.
@@ -15,6 +16,7 @@
 //! Invariants: handlers never wait on an event delivery; only `b24lite-store` runs SQL; tokens
 //! and request bodies are never logged.
 
+pub mod app_lifecycle;
 pub mod cli;
 pub mod cli_app;
 pub mod cli_outgoing;

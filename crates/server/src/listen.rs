@@ -58,6 +58,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
     let events = if args.events.is_empty() {
         b24lite_core::events::CATALOGUE
             .iter()
+            .filter(|e| !e.app_only)
             .map(|e| e.name.to_string())
             .collect()
     } else {

@@ -51,6 +51,7 @@ impl Server {
         let mut conn = store.pool().acquire().await?;
         let portal = portal::ensure_portal(&mut conn, &base_url, now).await?;
         portal::set_address(&mut conn, &base_url).await?;
+        portal::set_language(&mut conn, config.language()).await?;
         let portal = portal::Portal {
             base_url: base_url.clone(),
             domain: portal::domain_of(&base_url),

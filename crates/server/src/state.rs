@@ -40,12 +40,7 @@ impl AppState {
     /// The portal's language as `LANGUAGE_ID` shows it: `en` when the portal has it, else its
     /// first language.
     pub fn language(&self) -> &str {
-        let languages = &self.config.languages;
-        languages
-            .iter()
-            .find(|l| *l == "en")
-            .or(languages.first())
-            .map_or("en", String::as_str)
+        self.config.language()
     }
 
     /// `https://{domain}/rest/`, as in `client_endpoint`.

@@ -129,10 +129,16 @@ pub async fn list_for_app(
     rows.iter().map(from_row).collect()
 }
 
-/// Removes every binding of an application (uninstall).
-pub async fn delete_for_app(conn: &mut AnyConnection, app_id: i64) -> Result<u64, StoreError> {
-    let done = sqlx::query("DELETE FROM event_handlers WHERE app_id = $1")
+/// Removes the bindings of an application, except those of `keep_event` (uninstall keeps its
+/// `ONAPPUNINSTALL` handlers until that event is delivered; the next install removes them).
+pub async fn delete_for_app(
+    conn: &mut AnyConnection,
+    app_id: i64,
+    keep_event: Option<&str>,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query("DELETE FROM event_handlers WHERE app_id = $1 AND event <> $2")
         .bind(app_id)
+        .bind(keep_event.unwrap_or(""))
         .execute(conn)
         .await?;
     Ok(done.rows_affected())

@@ -15,7 +15,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::outgoing::Policy;
-use crate::{Dialect, Store, StoreError, UnixTime};
+use crate::{Dialect, Store, StoreError, UnixTime, flag};
 
 pub const PENDING: &str = "pending";
 pub const DELIVERED: &str = "delivered";
@@ -56,6 +56,8 @@ pub struct Target {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppTarget {
     pub app_id: i64,
+    /// The application is installed (it may still wait for `installFinish`).
+    pub installed: bool,
     pub scopes: Vec<String>,
     /// Licence status (`L`).
     pub status: String,
@@ -134,7 +136,8 @@ async fn load_claimed(conn: &mut AnyConnection, owner: &str) -> Result<Vec<Claim
         "SELECT d.id, d.event_id, d.handler_id, d.attempts, e.name, e.data, e.user_id,
                 w.id AS webhook_id, w.url, w.application_token, w.policy, w.enabled,
                 h.handler, h.auth_type, a.id AS app_id, a.application_token AS app_token,
-                a.scopes AS app_scopes, a.status AS app_status, a.install_finished
+                a.scopes AS app_scopes, a.status AS app_status, a.installed,
+                a.install_finished
          FROM deliveries d JOIN events e ON e.id = d.event_id
          LEFT JOIN event_handlers h ON h.id = d.handler_id
          LEFT JOIN outgoing_webhooks w ON w.id = h.outgoing_webhook_id
@@ -175,7 +178,9 @@ fn claimed_from_row(row: &AnyRow) -> Result<Claimed, StoreError> {
     })
 }
 
-/// The application handler of a claimed row, when it belongs to an installed application.
+/// The application handler of a claimed row. It is enabled when the application's installation
+/// is finished, or whatever its state for the lifecycle events (`ONAPPINSTALL` before
+/// `installFinish`, `ONAPPUNINSTALL` after removal).
 fn app_target(row: &AnyRow) -> Result<Option<Target>, StoreError> {
     let Some(app_id) = row.try_get::<Option<i64>, _>("app_id")? else {
         return Ok(None);
@@ -183,14 +188,17 @@ fn app_target(row: &AnyRow) -> Result<Option<Target>, StoreError> {
     let scopes: String = row.try_get("app_scopes")?;
     let auth_type: i64 = row.try_get("auth_type")?;
     let event_user: Option<i64> = row.try_get("user_id")?;
+    let event: String = row.try_get("name")?;
+    let lifecycle = b24lite_core::events::find(&event).is_some_and(|info| info.lifecycle);
     Ok(Some(Target {
         webhook_id: 0,
         url: row.try_get("handler")?,
         application_token: row.try_get("app_token")?,
         policy: Policy::Bitrix,
-        enabled: row.try_get::<i64, _>("install_finished")? != 0,
+        enabled: lifecycle || flag(row, "install_finished")?,
         app: Some(AppTarget {
             app_id,
+            installed: flag(row, "installed")?,
             scopes: crate::webhooks::parse_scopes(&scopes),
             status: row.try_get("app_status")?,
             user_id: if auth_type > 0 {
@@ -271,6 +279,30 @@ async fn insert_attempt(conn: &mut AnyConnection, attempt: &Attempt) -> Result<(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Drops the pending deliveries to an application's handlers, except those of `keep_event_id`,
+/// with `reason` as their last error; returns how many (uninstall: nothing more may reach it).
+/// Rows a worker is sending now are left to it; if it dies, the next claim drops them.
+pub async fn drop_pending_for_app(
+    conn: &mut AnyConnection,
+    app_id: i64,
+    keep_event_id: i64,
+    reason: &str,
+    now: UnixTime,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE deliveries SET status = 'dropped', last_error = $1, updated_at = $2
+         WHERE status = 'pending' AND lease_owner IS NULL AND event_id <> $3
+           AND handler_id IN (SELECT id FROM event_handlers WHERE app_id = $4)",
+    )
+    .bind(reason)
+    .bind(now)
+    .bind(keep_event_id)
+    .bind(app_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// The earliest `next_attempt_at` of a pending delivery, to time the next wake-up.

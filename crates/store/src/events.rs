@@ -5,6 +5,9 @@
 //! neither event nor delivery, and a crash after commit loses nothing: the delivery workers find
 //! the rows when they next look. Deliveries of one request collapse when they are identical
 //! (decision 23): the unique key is (request id, handler, hash of event name and data).
+//!
+//! An event that changes an application's offline queue also raises `ONOFFLINEEVENT` for that
+//! application's online handlers of it, paced by each binding's `minTimeout` ([`notify_offline`]).
 
 use md5::{Digest, Md5};
 use sqlx::any::AnyRow;
@@ -24,7 +27,8 @@ pub struct NewEvent {
     pub request_id: String,
     /// `auth_connector` of that request (offline-queue echo suppression).
     pub auth_connector: Option<String>,
-    /// The application whose call caused it, if any.
+    /// The application whose call caused it, if any; for an application event (`ONAPP*`,
+    /// `ONOFFLINEEVENT`) the application it is about, the only one it is delivered to.
     pub app_id: Option<i64>,
 }
 
@@ -48,12 +52,29 @@ pub async fn record(
 ) -> Result<i64, StoreError> {
     let name = event.name.to_ascii_uppercase();
     let data = event.data.to_string();
+    let id = insert(conn, event, &name, &data, now).await?;
+    fan_out(conn, id, &name, &data, event, now).await?;
+    let source = (event.app_id, event.auth_connector.as_deref().unwrap_or(""));
+    let queued_for = crate::offline::record(conn, &name, &data, event.user_id, source, now).await?;
+    for app_id in queued_for {
+        notify_offline(conn, app_id, event, now).await?;
+    }
+    Ok(id)
+}
+
+async fn insert(
+    conn: &mut AnyConnection,
+    event: &NewEvent,
+    name: &str,
+    data: &str,
+    now: UnixTime,
+) -> Result<i64, StoreError> {
     let row = sqlx::query(
         "INSERT INTO events (name, data, user_id, request_id, auth_connector, app_id, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
-    .bind(&name)
-    .bind(&data)
+    .bind(name)
+    .bind(data)
     .bind(event.user_id)
     .bind(&event.request_id)
     .bind(&event.auth_connector)
@@ -61,46 +82,50 @@ pub async fn record(
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
-    let id: i64 = row.try_get("id")?;
-    fan_out(conn, id, &name, &data, &event.request_id, event.app_id, now).await?;
-    let source = (event.app_id, event.auth_connector.as_deref().unwrap_or(""));
-    crate::offline::record(conn, &name, &data, event.user_id, source, now).await?;
-    Ok(id)
+    Ok(row.try_get("id")?)
+}
+
+fn payload_hash(name: &str, data: &str) -> String {
+    hex::encode(Md5::digest(format!("{name}\n{data}")))
 }
 
 /// Creates the deliveries of one event for every enabled online handler subscribed to it: the
 /// handlers of enabled outgoing webhooks and of installed applications. An application whose
 /// installation is not finished gets a `dropped` delivery instead, so the log shows what it
-/// missed (decision 27). Application events (`ONAPP*`, such as `ONAPPTEST`) go only to the
-/// handlers of the application they are about (`app_id`).
+/// missed (decision 27), except for the lifecycle events that installing and removing it send.
+/// An application event goes only to the handlers of the application it is about.
 async fn fan_out(
     conn: &mut AnyConnection,
     event_id: i64,
     name: &str,
     data: &str,
-    request_id: &str,
-    app_id: Option<i64>,
+    event: &NewEvent,
     now: UnixTime,
 ) -> Result<(), StoreError> {
-    let hash = hex::encode(Md5::digest(format!("{name}\n{data}")));
+    let info = b24lite_core::events::find(name);
+    let only_app = match info {
+        Some(info) if info.app_only => event.app_id.unwrap_or(0),
+        _ => 0,
+    };
+    let lifecycle = info.is_some_and(|info| info.lifecycle);
     let subscribers = [
         (
             "'pending'",
             "NULL",
             "JOIN outgoing_webhooks w ON w.id = h.outgoing_webhook_id",
-            "w.enabled = 1",
+            "w.enabled = 1 AND $6 = 0",
         ),
         (
             "'pending'",
             "NULL",
             "JOIN apps a ON a.id = h.app_id",
-            "a.installed = 1 AND a.install_finished = 1",
+            "a.installed = 1 AND (a.install_finished = 1 OR $7 = 1) AND ($6 = 0 OR h.app_id = $6)",
         ),
         (
             "'dropped'",
             "'application installation not finished'",
             "JOIN apps a ON a.id = h.app_id",
-            "a.installed = 1 AND a.install_finished = 0",
+            "a.installed = 1 AND a.install_finished = 0 AND $7 = 0 AND ($6 = 0 OR h.app_id = $6)",
         ),
     ];
     for (status, error, join, condition) in subscribers {
@@ -110,20 +135,112 @@ async fn fan_out(
              SELECT $1, h.id, $2, $3, {status}, 0, $4, {error}, $4, $4
              FROM event_handlers h {join}
              WHERE h.event = $5 AND h.event_type = 'online' AND {condition}
-               AND (h.event NOT LIKE 'ONAPP%' OR h.app_id = $6)
              ON CONFLICT DO NOTHING"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(event_id)
-            .bind(request_id)
-            .bind(&hash)
+            .bind(&event.request_id)
+            .bind(payload_hash(name, data))
             .bind(now)
             .bind(name)
-            .bind(app_id.unwrap_or(0))
+            .bind(only_app)
+            .bind(i64::from(lifecycle))
             .execute(&mut *conn)
             .await?;
     }
     Ok(())
+}
+
+/// Raises `ONOFFLINEEVENT` for an application whose offline queue `cause` just changed: one
+/// delivery per online handler it bound, with empty `data`. Each handler is notified at once,
+/// unless its previous notice was less than `minTimeout` seconds ago (default 1): then the
+/// notice is due when that window ends, so records that arrive during it still get one
+/// (decision 33). A notice that is still waiting covers the new records, so a handler never has
+/// two waiting. `minTimeout` 0 means one notice per request (the delivery key of decision 23).
+async fn notify_offline(
+    conn: &mut AnyConnection,
+    app_id: i64,
+    cause: &NewEvent,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    let rows = sqlx::query(
+        "SELECT h.id, h.options, n.due_at,
+                CASE WHEN EXISTS (SELECT 1 FROM deliveries d
+                                  WHERE d.handler_id = h.id AND d.status = 'pending'
+                                    AND d.attempts = 0)
+                     THEN 1 ELSE 0 END AS waiting
+         FROM event_handlers h JOIN apps a ON a.id = h.app_id
+         LEFT JOIN offline_notices n ON n.handler_id = h.id
+         WHERE h.app_id = $1 AND h.event = $2 AND h.event_type = 'online'
+           AND a.installed = 1 AND a.install_finished = 1
+         ORDER BY h.id",
+    )
+    .bind(app_id)
+    .bind(b24lite_core::events::OFFLINE_EVENT)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut due: Vec<(i64, UnixTime)> = Vec::new();
+    for row in &rows {
+        if crate::flag(row, "waiting")? {
+            continue;
+        }
+        let options: String = row.try_get("options")?;
+        let previous: Option<UnixTime> = row.try_get("due_at")?;
+        let at = match (previous, min_timeout(&options)) {
+            (Some(previous), window) if window > 0 => now.max(previous + window),
+            _ => now,
+        };
+        due.push((row.try_get("id")?, at));
+    }
+    if due.is_empty() {
+        return Ok(());
+    }
+
+    let notice = NewEvent {
+        name: b24lite_core::events::OFFLINE_EVENT.to_string(),
+        data: serde_json::json!([]),
+        user_id: cause.user_id,
+        request_id: cause.request_id.clone(),
+        auth_connector: None,
+        app_id: Some(app_id),
+    };
+    let data = notice.data.to_string();
+    let event_id = insert(conn, &notice, &notice.name, &data, now).await?;
+    let hash = payload_hash(&notice.name, &data);
+    for (handler_id, at) in due {
+        sqlx::query(
+            "INSERT INTO deliveries (event_id, handler_id, request_id, payload_hash, status,
+                                     attempts, next_attempt_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $6)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(event_id)
+        .bind(handler_id)
+        .bind(&notice.request_id)
+        .bind(&hash)
+        .bind(at)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "INSERT INTO offline_notices (handler_id, due_at) VALUES ($1, $2)
+             ON CONFLICT (handler_id) DO UPDATE SET due_at = excluded.due_at",
+        )
+        .bind(handler_id)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// `minTimeout` of an `ONOFFLINEEVENT` binding's options, in seconds: 1 when absent.
+fn min_timeout(options: &str) -> i64 {
+    serde_json::from_str::<serde_json::Value>(options)
+        .ok()
+        .and_then(|options| options.get("minTimeout")?.as_i64())
+        .unwrap_or(1)
+        .max(0)
 }
 
 /// Filters of [`list`]; `None` matches everything.

@@ -43,6 +43,12 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../migrations/sqlite/0005_apps.sql"),
         postgres: include_str!("../migrations/postgres/0005_apps.sql"),
     },
+    Script {
+        version: 5002,
+        description: "app lifecycle",
+        sqlite: include_str!("../migrations/sqlite/0005_app_lifecycle.sql"),
+        postgres: include_str!("../migrations/postgres/0005_app_lifecycle.sql"),
+    },
 ];
 
 /// The migrator for one dialect. On PostgreSQL sqlx takes an advisory lock while it runs, so

@@ -34,7 +34,8 @@ pub fn message_id(event_name: &str, data_json: &str) -> String {
 }
 
 /// Writes the offline records of one event for every installed application bound to it offline,
-/// except the application and connector whose own call caused it (echo suppression).
+/// except the application and connector whose own call caused it (echo suppression). Returns the
+/// applications whose queue changed, each once.
 pub async fn record(
     conn: &mut AnyConnection,
     event_name: &str,
@@ -42,8 +43,8 @@ pub async fn record(
     user_id: Option<i64>,
     source: (Option<i64>, &str),
     now: UnixTime,
-) -> Result<u64, StoreError> {
-    let done = sqlx::query(
+) -> Result<Vec<i64>, StoreError> {
+    let rows = sqlx::query(
         "INSERT INTO offline_events (app_id, connector, event_name, message_id, event_data, user_id,
                                      process_id, error, timestamp_x, position)
          SELECT h.app_id, h.connector, $1, $2, $3, $4, '', 0, $5,
@@ -53,7 +54,8 @@ pub async fn record(
            AND a.install_finished = 1 AND NOT (h.app_id = $6 AND h.connector = $7)
          ON CONFLICT (message_id, app_id, connector, process_id) DO UPDATE
          SET event_data = excluded.event_data, user_id = excluded.user_id,
-             timestamp_x = excluded.timestamp_x, position = excluded.position",
+             timestamp_x = excluded.timestamp_x, position = excluded.position
+         RETURNING app_id",
     )
     .bind(event_name)
     .bind(message_id(event_name, data_json))
@@ -62,8 +64,24 @@ pub async fn record(
     .bind(now)
     .bind(source.0.unwrap_or(0))
     .bind(source.1)
-    .execute(conn)
+    .fetch_all(conn)
     .await?;
+    let mut apps = Vec::new();
+    for row in &rows {
+        let app_id: i64 = row.try_get("app_id")?;
+        if !apps.contains(&app_id) {
+            apps.push(app_id);
+        }
+    }
+    Ok(apps)
+}
+
+/// Empties an application's offline queue (uninstall).
+pub async fn delete_for_app(conn: &mut AnyConnection, app_id: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query("DELETE FROM offline_events WHERE app_id = $1")
+        .bind(app_id)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected())
 }
 

@@ -14,6 +14,8 @@ pub struct Portal {
     pub base_url: String,
     /// 32 lowercase hex characters, stable for the life of the data folder.
     pub member_id: String,
+    /// `LANGUAGE_ID` of the portal, as the server last started with it.
+    pub language: String,
 }
 
 /// A portal user. User 1, created on first start, is the administrator.
@@ -61,7 +63,7 @@ pub async fn ensure_portal(
 }
 
 pub async fn get_portal(conn: &mut AnyConnection) -> Result<Portal, StoreError> {
-    let row = sqlx::query("SELECT domain, base_url, member_id FROM portal WHERE id = 1")
+    let row = sqlx::query("SELECT domain, base_url, member_id, language FROM portal WHERE id = 1")
         .fetch_optional(conn)
         .await?
         .ok_or(StoreError::NotFound)?;
@@ -69,7 +71,18 @@ pub async fn get_portal(conn: &mut AnyConnection) -> Result<Portal, StoreError> 
         domain: row.try_get("domain")?,
         base_url: row.try_get("base_url")?,
         member_id: row.try_get("member_id")?,
+        language: row.try_get("language")?,
     })
+}
+
+/// Records the portal's language, so that paths without the server's configuration (the CLI)
+/// send the same `LANGUAGE_ID`.
+pub async fn set_language(conn: &mut AnyConnection, language: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE portal SET language = $1 WHERE id = 1")
+        .bind(language)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Moves the portal to a new address (Bitrix24 lets a portal change its domain; `member_id`

@@ -75,7 +75,7 @@ impl DeliveryClient {
             Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => parsed,
             _ => return failure(class::INVALID_URL, started),
         };
-        if self.refuse_private && literal_is_private(&parsed) {
+        if self.refuse_private && is_private_literal(&parsed) {
             return failure(class::REFUSED, started);
         }
         let sent = self
@@ -191,7 +191,8 @@ impl Resolve for PublicOnly {
     }
 }
 
-fn literal_is_private(url: &reqwest::Url) -> bool {
+/// The URL names `localhost` or a private address literal (names are checked when resolved).
+pub fn is_private_literal(url: &reqwest::Url) -> bool {
     let Some(host) = url.host_str() else {
         return true;
     };

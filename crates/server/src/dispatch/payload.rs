@@ -7,6 +7,7 @@
 //! exactly `domain`, `client_endpoint`, `server_endpoint`, `member_id`, `application_token`, in
 //! that order (fact 80); b24lite is its own OAuth server, so `server_endpoint` is its `/rest/`.
 
+use b24lite_core::events::AuthBlock;
 use b24lite_core::wire::http_build_query;
 use serde_json::{Map, Value, json};
 
@@ -53,11 +54,15 @@ pub struct AppTokens {
     pub expires: i64,
     pub expires_in: i64,
     pub user_id: i64,
+    /// Sent only with the events that ask for it ([`AuthBlock::TokensWithRefresh`]).
+    pub refresh_token: Option<String>,
 }
 
 /// What an application's `auth` block holds besides the portal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppAuth<'a> {
+    /// The event's kind of block: [`AuthBlock::PortalOnly`] leaves out tokens, scope and status.
+    pub shape: AuthBlock,
     /// Absent when no user is behind the change: the block then has no token keys (decision 26).
     pub tokens: Option<AppTokens>,
     pub scope: String,
@@ -66,7 +71,9 @@ pub struct AppAuth<'a> {
 }
 
 /// The tree of one delivery to an application's handler. The `auth` keys follow a real
-/// capture's order (fact 79); the user-field events carry no `refresh_token` (fact 81).
+/// capture's order (fact 79); `refresh_token`, when the event sends one, goes just before
+/// `application_token`, as in the documented examples; the user-field events carry none (fact
+/// 81). `ONAPPUNINSTALL` gets the portal keys only, in its documented order (`events.md` §9.3).
 pub fn app_tree(
     event: &str,
     handler_id: i64,
@@ -75,6 +82,22 @@ pub fn app_tree(
     portal: &Portal,
     auth: &AppAuth,
 ) -> Value {
+    let block = match auth.shape {
+        AuthBlock::PortalOnly => json!({
+            "domain": portal.domain,
+            "server_endpoint": portal.server_endpoint,
+            "client_endpoint": portal.client_endpoint,
+            "member_id": portal.member_id,
+            "application_token": auth.application_token,
+        }),
+        AuthBlock::Tokens | AuthBlock::TokensWithRefresh => token_block(portal, auth),
+    };
+    let mut tree = webhook_tree(event, handler_id, data, ts, portal, auth.application_token);
+    tree["auth"] = block;
+    tree
+}
+
+fn token_block(portal: &Portal, auth: &AppAuth) -> Value {
     let mut block = Map::new();
     if let Some(tokens) = &auth.tokens {
         block.insert("access_token".into(), json!(tokens.access_token));
@@ -89,11 +112,12 @@ pub fn app_tree(
     block.insert("member_id".into(), json!(portal.member_id));
     if let Some(tokens) = &auth.tokens {
         block.insert("user_id".into(), json!(tokens.user_id.to_string()));
+        if let Some(refresh_token) = &tokens.refresh_token {
+            block.insert("refresh_token".into(), json!(refresh_token));
+        }
     }
     block.insert("application_token".into(), json!(auth.application_token));
-    let mut tree = webhook_tree(event, handler_id, data, ts, portal, auth.application_token);
-    tree["auth"] = Value::Object(block);
-    tree
+    Value::Object(block)
 }
 
 /// The form body of one delivery to an outgoing webhook.

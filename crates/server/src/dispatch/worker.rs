@@ -13,6 +13,7 @@
 
 use std::sync::Arc;
 
+use b24lite_core::events::AuthBlock;
 use b24lite_store::deliveries::{self, Attempt, Claimed, Finished};
 use b24lite_store::outgoing::Policy;
 
@@ -121,6 +122,9 @@ fn release(owner: &str, row: &Claimed) -> Finished {
 async fn deliver(engine: &Engine, owner: &str, row: &Claimed) -> Finished {
     let target = match &row.target {
         Some(target) if target.enabled => target,
+        Some(target) if target.app.as_ref().is_some_and(|app| !app.installed) => {
+            return dropped(owner, row, "application not installed");
+        }
         Some(target) if target.app.is_some() => {
             return dropped(owner, row, "application installation not finished");
         }
@@ -164,7 +168,8 @@ async fn deliver(engine: &Engine, owner: &str, row: &Claimed) -> Finished {
 }
 
 /// The body of a delivery to an application: a fresh access token of the binding's user (or
-/// of the user who made the change) goes into `auth`, minted just before sending.
+/// of the user who made the change) goes into `auth`, minted just before sending, with its
+/// refresh token when the event sends one.
 async fn app_body(
     engine: &Engine,
     row: &Claimed,
@@ -172,7 +177,9 @@ async fn app_body(
     app: &deliveries::AppTarget,
     ts: i64,
 ) -> Result<String, b24lite_store::StoreError> {
-    let tokens = match app.user_id {
+    let shape = b24lite_core::events::find(&row.event).map_or(AuthBlock::Tokens, |info| info.auth);
+    let user_id = app.user_id.filter(|_| shape != AuthBlock::PortalOnly);
+    let tokens = match user_id {
         Some(user_id) => {
             let mut conn = engine.state.store.pool().acquire().await?;
             let lifetimes = engine.state.config.token_lifetimes();
@@ -184,11 +191,14 @@ async fn app_body(
                 expires: pair.access_expires_at,
                 expires_in: lifetimes.access,
                 user_id,
+                refresh_token: (shape == AuthBlock::TokensWithRefresh)
+                    .then_some(pair.refresh_token),
             })
         }
         None => None,
     };
     let auth = payload::AppAuth {
+        shape,
         tokens,
         scope: app.scopes.join(","),
         status: &app.status,

@@ -12,6 +12,7 @@
 //!   `/admin/deliveries/{id}/attempts`, `/admin/attempts` with query filters (see
 //!   [`super::admin_log`]); `POST /admin/deliveries/{id}/redeliver`;
 //!   `POST /admin/redeliver` `{"handler_id", "since"}` re-sends failed deliveries.
+//! - `/admin/apps`: local applications (see [`super::admin_apps`]).
 //! - `POST /admin/clock/advance` `{"seconds": N}`: only with `--allow-clock-control` (404
 //!   otherwise).
 
@@ -27,7 +28,7 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use crate::dispatch::client::check_url;
-use crate::http::admin_log;
+use crate::http::{admin_apps, admin_log};
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router<AppState> {
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/admin/clock/advance", post(advance_clock))
         .merge(admin_log::router())
+        .merge(admin_apps::router())
         .layer(middleware::from_fn_with_state(state, require_admin_key))
 }
 

@@ -10,6 +10,7 @@
 //! Each area adds its routes through one `router()` function merged here.
 
 pub mod admin;
+mod admin_apps;
 mod admin_log;
 pub mod files;
 pub mod json;

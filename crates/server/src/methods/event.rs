@@ -3,9 +3,9 @@
 //! `WRONG_AUTH_TYPE` from the registry.
 //!
 //! Choices where Bitrix24 and b24lite differ on purpose: handlers on loopback and on hosts without
-//! a dot are accepted (local development is the main use); Bitrix24 refuses them with
-//! `ERROR_WRONG_HANDLER_URL`.
-// FIXME(#5): the target policy that refuses private handler hosts is not applied to event.bind.
+//! a dot are accepted by default (local development is the main use); Bitrix24 refuses them with
+//! `ERROR_WRONG_HANDLER_URL`, and so does b24lite under `--refuse-private-targets` (decision 29),
+//! which also refuses private and link-local address literals.
 
 use b24lite_core::params::{as_php_int, as_php_string, lookup_ci};
 use b24lite_core::{Params, RestError};
@@ -13,6 +13,7 @@ use b24lite_store::StoreError;
 use b24lite_store::bindings::{self, EventType, NewBinding, Unbind};
 use serde_json::{Value, json};
 
+use crate::dispatch::client::is_private_literal;
 use crate::rest::auth::internal;
 use crate::rest::registry::{AuthRule, MethodSpec};
 use crate::rest::{CallContext, Credential, MethodOutput, MethodResult, Registry};
@@ -108,7 +109,10 @@ async fn bind(ctx: CallContext, params: Params) -> MethodResult {
         ));
     }
     let handler = match event_type {
-        EventType::Online => check_handler(&text(&params, "HANDLER"))?,
+        EventType::Online => check_handler(
+            &text(&params, "HANDLER"),
+            ctx.state.config.delivery.refuse_private_targets,
+        )?,
         EventType::Offline => String::new(),
     };
     let known = b24lite_core::events::find(&event)
@@ -146,8 +150,9 @@ async fn bind(ctx: CallContext, params: Params) -> MethodResult {
     }
 }
 
-/// A handler must be an absolute http(s) URL.
-fn check_handler(handler: &str) -> Result<String, RestError> {
+/// A handler must be an absolute http(s) URL; under the private-target policy, not on
+/// `localhost`, a host without a dot, or a private address literal.
+fn check_handler(handler: &str, refuse_private: bool) -> Result<String, RestError> {
     if handler.is_empty() {
         return Err(RestError::argument_null("HANDLER"));
     }
@@ -160,7 +165,11 @@ fn check_handler(handler: &str) -> Result<String, RestError> {
             "Unsupported handler protocol",
         ));
     }
-    if url.host_str().is_none_or(str::is_empty) {
+    let host = url.host_str().unwrap_or_default();
+    if host.is_empty() {
+        return Err(wrong_url());
+    }
+    if refuse_private && (!host.contains('.') || is_private_literal(&url)) {
         return Err(wrong_url());
     }
     Ok(handler.to_string())

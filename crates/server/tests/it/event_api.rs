@@ -38,6 +38,8 @@ async fn bind_get_unbind() {
     assert_eq!(
         body["result"],
         json!([
+            // The install handler is an ONAPPINSTALL binding, as Bitrix24 stores it.
+            {"event": "ONAPPINSTALL", "handler": "http://127.0.0.1:9/install", "auth_type": "0", "offline": 0},
             {"event": "ONCRMCONTACTUSERFIELDADD", "handler": "http://127.0.0.1:9/h", "auth_type": "0", "offline": 0},
             {"event": "ONCRMCONTACTUSERFIELDDELETE", "connector_id": "c1", "offline": 1}
         ])
@@ -62,7 +64,7 @@ async fn bind_get_unbind() {
     );
     assert_eq!(
         server.app_call(&token, "event.get", json!({})).await.1["result"],
-        json!([])
+        json!([{"event": "ONAPPINSTALL", "handler": "http://127.0.0.1:9/install", "auth_type": "0", "offline": 0}])
     );
 }
 

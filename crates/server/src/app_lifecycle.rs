@@ -1,0 +1,169 @@
+//! Installing and removing applications (`rest-protocol.md` §12, `events.md` §9.1, §9.3).
+//!
+//! Each step changes the application's state and records its lifecycle event in one
+//! transaction, so the event goes through the same outbox and delivery engine as every other
+//! (whichever process runs the workers; a CLI install is picked up by the server's next sweep).
+//! The CLI (`b24lite app`) and the admin API (`/admin/apps`) both call these functions.
+//!
+//! - **Install** registers the application's install handler URL as its `ONAPPINSTALL` handler
+//!   (Bitrix24 stores the install URL as an ordinary event binding with no user, so `event.get`
+//!   lists it with `auth_type` `"0"`) and fires `ONAPPINSTALL` at it with tokens of the installing
+//!   user (the user behind the event) and a refresh token. An
+//!   application with an installer UI gets `ONAPPINSTALL` at once too (decision 27); every other
+//!   event waits for [`finish`] and is dropped until then.
+//! - **Uninstall** fires `ONAPPUNINSTALL` (portal keys only: the tokens are revoked), drops what
+//!   was still waiting for the application, removes its bindings and offline queue, and revokes
+//!   its tokens. The `ONAPPUNINSTALL` bindings stay until that event is sent; the next install
+//!   removes them.
+
+use b24lite_core::events::{APP_INSTALL, APP_UNINSTALL};
+use b24lite_store::apps::{self, App, Lifetimes, TokenPair};
+use b24lite_store::bindings::{self, EventType, NewBinding};
+use b24lite_store::events::{self, NewEvent};
+use b24lite_store::{Store, StoreError, UnixTime, deliveries, offline, portal, random};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error("no application with client_id {0}")]
+    NoSuchApp(String),
+    #[error("no user with id {0}")]
+    NoSuchUser(i64),
+    #[error("application {0} is already installed")]
+    AlreadyInstalled(String),
+    #[error("application {0} is not installed")]
+    NotInstalled(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How to install.
+#[derive(Debug, Clone, Copy)]
+pub struct Install {
+    /// The installing user (an administrator in Bitrix24); tokens are theirs.
+    pub user_id: i64,
+    /// The application has an installer UI: events wait for [`finish`].
+    pub has_ui: bool,
+    pub lifetimes: Lifetimes,
+}
+
+/// An installed application and a token pair of the installing user, as `/oauth/token/` would
+/// answer it (the `ONAPPINSTALL` delivery carries a pair of its own, minted when it is sent).
+#[derive(Debug, Clone)]
+pub struct Installed {
+    pub app: App,
+    pub tokens: TokenPair,
+    pub portal: portal::Portal,
+}
+
+pub async fn install(
+    store: &Store,
+    client_id: &str,
+    how: Install,
+    now: UnixTime,
+) -> Result<Installed, LifecycleError> {
+    let mut tx = store.begin_write().await?;
+    let app = find(&mut tx, client_id).await?;
+    if app.installed {
+        return Err(LifecycleError::AlreadyInstalled(client_id.to_string()));
+    }
+    if portal::get_user(&mut tx, how.user_id).await?.is_none() {
+        return Err(LifecycleError::NoSuchUser(how.user_id));
+    }
+    let site = portal::get_portal(&mut tx).await?;
+    // Handlers left by an earlier installation (its ONAPPUNINSTALL bindings) go now.
+    bindings::delete_for_app(&mut tx, app.id, None).await?;
+    apps::install(&mut tx, app.id, how.user_id, !how.has_ui).await?;
+    let install_handler = NewBinding {
+        app_id: app.id,
+        event: APP_INSTALL.to_string(),
+        handler: app.handler_url.clone(),
+        auth_type: 0,
+        event_type: EventType::Online,
+        connector: String::new(),
+        options: "{}".to_string(),
+    };
+    bindings::bind(&mut tx, &install_handler, now).await?;
+    let event = NewEvent {
+        name: APP_INSTALL.to_string(),
+        data: json!({
+            "VERSION": app.version.to_string(),
+            "ACTIVE": "Y",
+            "INSTALLED": if how.has_ui { "N" } else { "Y" },
+            "LANGUAGE_ID": site.language,
+        }),
+        user_id: Some(how.user_id),
+        request_id: lifecycle_request_id(),
+        auth_connector: None,
+        app_id: Some(app.id),
+    };
+    events::record(&mut tx, &event, now).await?;
+    let tokens = apps::issue_tokens(&mut tx, app.id, how.user_id, now, how.lifetimes).await?;
+    let app = find(&mut tx, client_id).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(Installed {
+        app,
+        tokens,
+        portal: site,
+    })
+}
+
+/// `installFinish`: events start to reach the application.
+pub async fn finish(store: &Store, client_id: &str) -> Result<App, LifecycleError> {
+    let mut tx = store.begin_write().await?;
+    let app = find(&mut tx, client_id).await?;
+    if !app.installed {
+        return Err(LifecycleError::NotInstalled(client_id.to_string()));
+    }
+    apps::finish_install(&mut tx, app.id).await?;
+    let app = find(&mut tx, client_id).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(app)
+}
+
+/// Removes the application; `clean` is the "clear application data" choice sent in `CLEAN`.
+pub async fn uninstall(
+    store: &Store,
+    client_id: &str,
+    clean: bool,
+    now: UnixTime,
+) -> Result<App, LifecycleError> {
+    let mut tx = store.begin_write().await?;
+    let app = find(&mut tx, client_id).await?;
+    if !app.installed {
+        return Err(LifecycleError::NotInstalled(client_id.to_string()));
+    }
+    let site = portal::get_portal(&mut tx).await?;
+    let event = NewEvent {
+        name: APP_UNINSTALL.to_string(),
+        data: json!({"LANGUAGE_ID": site.language, "CLEAN": i64::from(clean)}),
+        user_id: None,
+        request_id: lifecycle_request_id(),
+        auth_connector: None,
+        app_id: Some(app.id),
+    };
+    let event_id = events::record(&mut tx, &event, now).await?;
+    let reason = "application uninstalled";
+    deliveries::drop_pending_for_app(&mut tx, app.id, event_id, reason, now).await?;
+    bindings::delete_for_app(&mut tx, app.id, Some(APP_UNINSTALL)).await?;
+    offline::delete_for_app(&mut tx, app.id).await?;
+    apps::uninstall(&mut tx, app.id).await?;
+    let app = find(&mut tx, client_id).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(app)
+}
+
+async fn find(
+    conn: &mut b24lite_store::AnyConnection,
+    client_id: &str,
+) -> Result<App, LifecycleError> {
+    apps::find_by_client_id(conn, client_id)
+        .await?
+        .ok_or_else(|| LifecycleError::NoSuchApp(client_id.to_string()))
+}
+
+/// Lifecycle events have no HTTP request behind them; each gets its own id so that the
+/// delivery key of decision 23 never merges two of them.
+fn lifecycle_request_id() -> String {
+    format!("lifecycle-{}", random::hex(16))
+}
