@@ -5,6 +5,7 @@
 //! dropped after it. `.ci/run` runs the suite once per store.
 
 mod app_delivery;
+mod app_lifecycle;
 mod apps;
 mod auth;
 mod bad_input;

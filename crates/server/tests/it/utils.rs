@@ -291,18 +291,29 @@ impl TestServer {
 
     /// Runs a `b24lite` management command on this server's store; returns stdout.
     pub fn cli(&self, args: &[&str]) -> String {
+        let (success, stdout, stderr) = self.cli_outcome(args);
+        assert!(success, "b24lite {args:?} failed: {stderr}");
+        stdout
+    }
+
+    /// Runs a management command that may fail: (succeeded, stderr).
+    pub fn cli_result(&self, args: &[&str]) -> (bool, String) {
+        let (success, _, stderr) = self.cli_outcome(args);
+        (success, stderr)
+    }
+
+    fn cli_outcome(&self, args: &[&str]) -> (bool, String, String) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_b24lite"));
         command.args(args).arg("--data").arg(self.data_dir.path());
         if let Some(url) = self.database.url() {
             command.args(["--database-url", &url]);
         }
         let output = command.output().expect("run b24lite");
-        assert!(
+        (
             output.status.success(),
-            "b24lite {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
     }
 }
 
