@@ -12,15 +12,17 @@
 //!   application with an installer UI gets `ONAPPINSTALL` at once too (decision 27); every other
 //!   event waits for [`finish`] and is dropped until then.
 //! - **Uninstall** fires `ONAPPUNINSTALL` (portal keys only: the tokens are revoked), drops what
-//!   was still waiting for the application, removes its bindings and offline queue, and revokes
-//!   its tokens. The `ONAPPUNINSTALL` bindings stay until that event is sent; the next install
+//!   was still waiting for the application, removes its bindings, offline queue and registered
+//!   field types (fields of those types stay), and revokes its tokens. The `ONAPPUNINSTALL` bindings stay until that event is sent; the next install
 //!   removes them.
 
 use b24lite_core::events::{APP_INSTALL, APP_UNINSTALL};
 use b24lite_store::apps::{self, App, Lifetimes, TokenPair};
 use b24lite_store::bindings::{self, EventType, NewBinding};
 use b24lite_store::events::{self, NewEvent};
-use b24lite_store::{Store, StoreError, UnixTime, deliveries, offline, portal, random};
+use b24lite_store::{
+    Store, StoreError, UnixTime, deliveries, field_types, offline, portal, random,
+};
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +149,7 @@ pub async fn uninstall(
     deliveries::drop_pending_for_app(&mut tx, app.id, event_id, reason, now).await?;
     bindings::delete_for_app(&mut tx, app.id, Some(APP_UNINSTALL)).await?;
     offline::delete_for_app(&mut tx, app.id).await?;
+    field_types::delete_for_app(&mut tx, app.id).await?;
     apps::uninstall(&mut tx, app.id).await?;
     let app = find(&mut tx, client_id).await?;
     tx.commit().await.map_err(StoreError::from)?;

@@ -24,6 +24,7 @@ mod db;
 pub mod deliveries;
 mod delivery_log;
 pub mod events;
+pub mod field_types;
 pub mod migrations;
 pub mod offline;
 pub mod outgoing;

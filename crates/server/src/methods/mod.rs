@@ -4,6 +4,7 @@ pub mod app;
 pub mod common;
 pub mod contact;
 pub mod event;
+pub mod field_type;
 pub mod offline;
 pub mod userfield;
 
@@ -25,6 +26,7 @@ pub fn registry() -> Registry {
     event::register(&mut registry);
     offline::register(&mut registry);
     userfield::register(&mut registry);
+    field_type::register(&mut registry);
     contact::register(&mut registry);
     registry
 }

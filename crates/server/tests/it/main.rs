@@ -14,6 +14,7 @@ mod contacts;
 mod delivery;
 mod delivery_rest;
 mod event_api;
+mod field_types;
 mod limits;
 mod logs;
 mod offline;

@@ -2,8 +2,9 @@
 //! `crm.userfield.enumeration.fields` (reference facts 56-59, `userfields.md` §4.6-4.9).
 //! Any caller with the `crm` scope may use them. Titles are the English set.
 //!
-//! `settings.fields` with an unknown type answers `[]` (fact 58). FIXME(#5): custom types that
-//! an application registered are not appended to `types` (applications do not exist yet).
+//! `settings.fields` with an unknown type answers `[]` (fact 58). `types` appends the types the
+//! calling application registered (`userfieldtype.add`), by the code the application gave
+//! them, as `get` shows them.
 
 use b24lite_core::params::{as_php_string, lookup};
 use b24lite_core::{Params, RestError};
@@ -11,7 +12,9 @@ use serde_json::{Map, Value, json};
 
 use super::settings;
 use crate::method;
-use crate::rest::{CallContext, MethodOutput, MethodResult, Registry};
+use crate::rest::auth::internal;
+use crate::rest::{CallContext, Credential, MethodOutput, MethodResult, Registry};
+use b24lite_store::field_types;
 
 pub fn register(registry: &mut Registry) {
     registry.add(method!("crm.userfield.types", "crm", types));
@@ -28,11 +31,18 @@ pub fn register(registry: &mut Registry) {
     ));
 }
 
-async fn types(_ctx: CallContext, _params: Params) -> MethodResult {
-    let list: Vec<Value> = settings::TYPES
+async fn types(ctx: CallContext, _params: Params) -> MethodResult {
+    let mut list: Vec<Value> = settings::TYPES
         .iter()
         .map(|(id, title)| json!({"ID": id, "title": title}))
         .collect();
+    if let Credential::App { app_id, .. } = &ctx.caller.credential {
+        let mut conn = ctx.state.store.pool().acquire().await.map_err(internal)?;
+        let own = field_types::list_for_app(&mut conn, *app_id)
+            .await
+            .map_err(internal)?;
+        list.extend(own.iter().map(|t| json!({"ID": t.code, "title": t.title})));
+    }
     Ok(MethodOutput::new(list))
 }
 

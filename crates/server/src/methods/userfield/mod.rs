@@ -25,6 +25,7 @@ use b24lite_core::events as catalogue;
 use b24lite_core::params::{as_php_int, as_php_string, is_php_array, lookup, php_array_entries};
 use b24lite_core::{Params, RestError};
 use b24lite_store::events::{self, NewEvent};
+use b24lite_store::field_types;
 use b24lite_store::userfields::{self, Bind, EnumItem, FieldDef};
 use b24lite_store::{StoreError, Tx, contacts};
 use serde_json::{Map, Value, json};
@@ -92,11 +93,12 @@ async fn add(ctx: CallContext, params: Params) -> MethodResult {
     if !ctx.caller.is_admin() {
         return Err(access_denied());
     }
-    let fields = match lookup(&params, "fields") {
+    let mut fields = match lookup(&params, "fields") {
         Some(Value::Object(map)) => map.clone(),
         _ => params.clone(),
     };
-    let (field, items) = new_field(&fields, &ctx.state.config.languages)?;
+    let custom = resolve_custom_type(&ctx, &mut fields).await?;
+    let (field, items) = new_field(&fields, &ctx.state.config.languages, custom)?;
     let now = ctx.state.clock.now();
     let mut tx = ctx.state.store.begin_write().await.map_err(internal)?;
     if userfields::count_fields(&mut tx, ENTITY)
@@ -137,10 +139,46 @@ async fn add(ctx: CallContext, params: Params) -> MethodResult {
     Ok(MethodOutput::new(json!(id)))
 }
 
-/// Validates and normalises the `fields` of `add` into a definition and its items.
+/// Rewrites an application type's `USER_TYPE_ID` to its portal-wide id: the calling
+/// application's own code, or a registered `rest_{app}_{code}` of any application. `true` when
+/// the type is registered; an unregistered one is left for [`new_field`] to refuse.
+async fn resolve_custom_type(
+    ctx: &CallContext,
+    fields: &mut Map<String, Value>,
+) -> Result<bool, RestError> {
+    let Some(given) = text(fields.get("USER_TYPE_ID")) else {
+        return Ok(false);
+    };
+    if settings::is_known_type(&given) {
+        return Ok(false);
+    }
+    let mut candidates = Vec::new();
+    if let Credential::App { app_id, .. } = &ctx.caller.credential {
+        candidates.push(field_types::user_type_id(*app_id, &given.to_lowercase()));
+    }
+    if settings::is_custom_type(&given) {
+        candidates.push(given);
+    }
+    let mut conn = ctx.state.store.pool().acquire().await.map_err(internal)?;
+    for candidate in candidates {
+        if field_types::find(&mut conn, &candidate)
+            .await
+            .map_err(internal)?
+            .is_some()
+        {
+            fields.insert("USER_TYPE_ID".into(), json!(candidate));
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Validates and normalises the `fields` of `add` into a definition and its items; `custom`
+/// says the `USER_TYPE_ID` is a registered application type.
 fn new_field(
     fields: &Map<String, Value>,
     languages: &[String],
+    custom: bool,
 ) -> Result<(FieldDef, Vec<EnumItem>), RestError> {
     let user_type_id = text(fields.get("USER_TYPE_ID"));
     let raw_name = text(fields.get("FIELD_NAME"));
@@ -156,7 +194,7 @@ fn new_field(
     };
     let field_name = normalize::prefixed_name(&raw_name);
     let mut errors = normalize::name_errors(&field_name);
-    if !settings::is_known_type(&user_type_id) {
+    if !settings::is_known_type(&user_type_id) && !custom {
         errors.push("Invalid user type specified.".to_string());
     }
     if !errors.is_empty() {
@@ -242,7 +280,14 @@ async fn get(ctx: CallContext, params: Params) -> MethodResult {
     let items = userfields::list_items(&mut conn, &[field.id])
         .await
         .map_err(internal)?;
-    Ok(MethodOutput::new(shape::render(&field, &items, Mode::Get)))
+    let mut row = shape::render(&field, &items, Mode::Get);
+    if settings::is_custom_type(&field.user_type_id) {
+        let types = field_types::find(&mut conn, &field.user_type_id)
+            .await
+            .map_err(internal)?;
+        shape::show_owner(&mut row, types.as_slice());
+    }
+    Ok(MethodOutput::new(row))
 }
 
 async fn list(ctx: CallContext, params: Params) -> MethodResult {
@@ -264,14 +309,21 @@ async fn list(ctx: CallContext, params: Params) -> MethodResult {
     let items = userfields::list_items(&mut conn, &ids)
         .await
         .map_err(internal)?;
+    let types = if fields
+        .iter()
+        .any(|f| settings::is_custom_type(&f.user_type_id))
+    {
+        field_types::list_all(&mut conn).await.map_err(internal)?
+    } else {
+        Vec::new()
+    };
+    let mode = Mode::List(lang.as_deref(), ctx.state.config.utc_offset);
     let rows: Vec<Value> = fields
         .iter()
         .map(|f| {
-            shape::render(
-                f,
-                &items,
-                Mode::List(lang.as_deref(), ctx.state.config.utc_offset),
-            )
+            let mut row = shape::render(f, &items, mode);
+            shape::show_owner(&mut row, &types);
+            row
         })
         .collect();
     let total = rows.len() as i64;

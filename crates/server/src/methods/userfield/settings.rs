@@ -38,6 +38,12 @@ pub fn is_known_type(user_type_id: &str) -> bool {
     TYPES.iter().any(|(id, _)| *id == user_type_id)
 }
 
+/// A type an application registered (`rest_{app}_{code}`): its settings are the application's
+/// business, kept as given and merged on update, never checked.
+pub fn is_custom_type(user_type_id: &str) -> bool {
+    user_type_id.starts_with("rest_")
+}
+
 /// How one setting's value is read.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
@@ -267,6 +273,9 @@ fn table(user_type_id: &str) -> Vec<Setting> {
 /// SETTINGS of a new field: every key of the type, given values coerced, others defaulted.
 pub fn for_add(user_type_id: &str, given: Option<&Value>) -> Value {
     let given = given.and_then(Value::as_object);
+    if is_custom_type(user_type_id) {
+        return Value::Object(given.cloned().unwrap_or_default());
+    }
     let mut out = Map::new();
     for setting in table(user_type_id) {
         let default = (setting.default)();
@@ -285,6 +294,10 @@ pub fn for_update(user_type_id: &str, stored: &Value, given: Option<&Value>) -> 
     let Some(given) = given.and_then(Value::as_object) else {
         return finish(user_type_id, out);
     };
+    if is_custom_type(user_type_id) {
+        out.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+        return Value::Object(out);
+    }
     for setting in table(user_type_id) {
         if user_type_id == "date" && setting.key == "DEFAULT_VALUE" {
             continue;

@@ -5,6 +5,7 @@
 //! (`SETTINGS.DEFAULT_VALUE.VALUE`) as ISO 8601 in the portal's offset; `get` keeps the stored
 //! `YYYY-MM-DD HH:MM:SS` (fact 48).
 
+use b24lite_store::field_types::FieldType;
 use b24lite_store::userfields::{EnumItem, FieldDef};
 use chrono::{FixedOffset, NaiveDateTime, TimeZone};
 use serde_json::{Map, Value, json};
@@ -21,6 +22,18 @@ pub enum Mode<'a> {
 
 fn yn(flag: bool) -> &'static str {
     if flag { "Y" } else { "N" }
+}
+
+/// An application type's field shows the type by its code and names the owning application in
+/// `USER_TYPE_OWNER` (fact 45). Fields of a type no longer registered stay as stored.
+pub fn show_owner(row: &mut Value, types: &[FieldType]) {
+    let Some(id) = row["USER_TYPE_ID"].as_str() else {
+        return;
+    };
+    if let Some(owner) = types.iter().find(|t| t.user_type_id == id) {
+        row["USER_TYPE_ID"] = json!(owner.code);
+        row["USER_TYPE_OWNER"] = json!(owner.client_id);
+    }
 }
 
 /// One record, keys in Bitrix24's order.
