@@ -103,10 +103,8 @@ async fn fan_out(
     now: UnixTime,
 ) -> Result<(), StoreError> {
     let info = b24lite_core::events::find(name);
-    let only_app = match info {
-        Some(info) if info.app_only => event.app_id.unwrap_or(0),
-        _ => 0,
-    };
+    // An application event without an application reaches nobody ($6 set, no app has id 0).
+    let app_only = info.is_some_and(|info| info.app_only);
     let lifecycle = info.is_some_and(|info| info.lifecycle);
     let subscribers = [
         (
@@ -119,13 +117,13 @@ async fn fan_out(
             "'pending'",
             "NULL",
             "JOIN apps a ON a.id = h.app_id",
-            "a.installed = 1 AND (a.install_finished = 1 OR $7 = 1) AND ($6 = 0 OR h.app_id = $6)",
+            "a.installed = 1 AND (a.install_finished = 1 OR $8 = 1) AND ($6 = 0 OR h.app_id = $7)",
         ),
         (
             "'dropped'",
             "'application installation not finished'",
             "JOIN apps a ON a.id = h.app_id",
-            "a.installed = 1 AND a.install_finished = 0 AND $7 = 0 AND ($6 = 0 OR h.app_id = $6)",
+            "a.installed = 1 AND a.install_finished = 0 AND $8 = 0 AND ($6 = 0 OR h.app_id = $7)",
         ),
     ];
     for (status, error, join, condition) in subscribers {
@@ -143,7 +141,8 @@ async fn fan_out(
             .bind(payload_hash(name, data))
             .bind(now)
             .bind(name)
-            .bind(only_app)
+            .bind(i64::from(app_only))
+            .bind(event.app_id.unwrap_or(0))
             .bind(i64::from(lifecycle))
             .execute(&mut *conn)
             .await?;

@@ -181,3 +181,24 @@ async fn event_test_reaches_only_the_calling_applications_handler() {
         "only the caller's handler gets the test event: {log}"
     );
 }
+
+/// An application event recorded without the application it is about (a stray `ONAPPTEST`)
+/// reaches no one: not every application's handler.
+#[tokio::test]
+async fn an_application_event_without_its_application_reaches_no_one() {
+    let server = TestServer::start().await;
+    let app = server.install_app("crm", &[]);
+    let bind = json!({"event": "ONAPPTEST", "handler": "http://127.0.0.1:9/test"});
+    assert_eq!(
+        server
+            .app_call(&app.access_token, "event.bind", bind)
+            .await
+            .1["result"],
+        json!(true)
+    );
+    server
+        .record_event("ONAPPTEST", json!({"QUERY": {}}), "stray")
+        .await;
+    let log = server.cli(&["deliveries", "list"]);
+    assert!(!log.contains("ONAPPTEST"), "{log}");
+}
