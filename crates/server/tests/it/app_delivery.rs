@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::receiver::Receiver;
-use crate::utils::TestServer;
+use crate::utils::{APP_AUTH_KEYS, TestServer};
 
 async fn add_field(server: &TestServer, name: &str) {
     let fields = json!({"fields": {"FIELD_NAME": name, "USER_TYPE_ID": "string"}});
@@ -32,22 +32,7 @@ async fn application_handlers_get_a_working_token_of_the_user_behind_the_change(
     assert_eq!(view["data"]["FIELDS"]["FIELD_NAME"], "UF_CRM_FROM_APP_TEST");
     let auth = view["auth"].as_object().unwrap();
     let keys: Vec<&str> = auth.keys().map(String::as_str).collect();
-    assert_eq!(
-        keys,
-        [
-            "access_token",
-            "expires",
-            "expires_in",
-            "scope",
-            "domain",
-            "server_endpoint",
-            "status",
-            "client_endpoint",
-            "member_id",
-            "user_id",
-            "application_token"
-        ]
-    );
+    assert_eq!(keys, APP_AUTH_KEYS);
     assert_eq!(auth["application_token"], app.tokens["application_token"]);
     assert_eq!(
         (&auth["user_id"], &auth["scope"], &auth["status"]),

@@ -1,12 +1,8 @@
 //! `events`, `event.bind`, `event.unbind`, `event.get`: results and every error of the spec.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::utils::TestServer;
-
-fn error(code: &str, description: &str) -> Value {
-    json!({"error": code, "error_description": description})
-}
+use crate::utils::{TestServer, rest_error as error};
 
 #[tokio::test]
 async fn bind_get_unbind() {

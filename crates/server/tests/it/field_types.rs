@@ -4,11 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::utils::TestServer;
-
-fn error(code: &str, description: &str) -> Value {
-    json!({"error": code, "error_description": description})
-}
+use crate::utils::{TestServer, rest_error as error};
 
 fn type_params(code: &str, handler: &str) -> Value {
     json!({

@@ -317,6 +317,27 @@ impl TestServer {
     }
 }
 
+/// A Bitrix24 error envelope, as the server answers it.
+pub fn rest_error(code: &str, description: &str) -> Value {
+    serde_json::json!({"error": code, "error_description": description})
+}
+
+/// The `auth` keys of a delivery to an application with a user behind it, in wire order
+/// (fact 79); events that send a refresh token put it before `application_token`.
+pub const APP_AUTH_KEYS: [&str; 11] = [
+    "access_token",
+    "expires",
+    "expires_in",
+    "scope",
+    "domain",
+    "server_endpoint",
+    "status",
+    "client_endpoint",
+    "member_id",
+    "user_id",
+    "application_token",
+];
+
 /// An event as the userfield methods record it.
 pub fn new_event(name: &str, data: Value, request_id: &str) -> b24lite_store::events::NewEvent {
     b24lite_store::events::NewEvent {
