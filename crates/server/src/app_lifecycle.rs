@@ -11,12 +11,15 @@
 //!   user (the user behind the event) and a refresh token. An
 //!   application with an installer UI gets `ONAPPINSTALL` at once too (decision 27); every other
 //!   event waits for [`finish`] and is dropped until then.
+//! - **Update** records a new version and fires `ONAPPUPDATE` (`VERSION`, `PREVIOUS_VERSION`,
+//!   `LANGUAGE_ID`; tokens of the installing user with a refresh token) at the application's
+//!   `ONAPPUPDATE` handlers; handlers and tokens stay (decision 28).
 //! - **Uninstall** fires `ONAPPUNINSTALL` (portal keys only: the tokens are revoked), drops what
 //!   was still waiting for the application, removes its bindings, offline queue and registered
 //!   field types (fields of those types stay), and revokes its tokens. The `ONAPPUNINSTALL` bindings stay until that event is sent; the next install
 //!   removes them.
 
-use b24lite_core::events::{APP_INSTALL, APP_UNINSTALL};
+use b24lite_core::events::{APP_INSTALL, APP_UNINSTALL, APP_UPDATE};
 use b24lite_store::apps::{self, App, Lifetimes, TokenPair};
 use b24lite_store::bindings::{self, EventType, NewBinding};
 use b24lite_store::events::{self, NewEvent};
@@ -35,6 +38,8 @@ pub enum LifecycleError {
     AlreadyInstalled(String),
     #[error("application {0} is not installed")]
     NotInstalled(String),
+    #[error("version {given} is not above the installed version {installed}")]
+    OldVersion { given: i64, installed: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -118,6 +123,45 @@ pub async fn finish(store: &Store, client_id: &str) -> Result<App, LifecycleErro
         return Err(LifecycleError::NotInstalled(client_id.to_string()));
     }
     apps::finish_install(&mut tx, app.id).await?;
+    let app = find(&mut tx, client_id).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(app)
+}
+
+/// Installs a new version (`None`: the next one) of an installed application.
+pub async fn update(
+    store: &Store,
+    client_id: &str,
+    version: Option<i64>,
+    now: UnixTime,
+) -> Result<App, LifecycleError> {
+    let mut tx = store.begin_write().await?;
+    let app = find(&mut tx, client_id).await?;
+    if !app.installed {
+        return Err(LifecycleError::NotInstalled(client_id.to_string()));
+    }
+    let version = version.unwrap_or(app.version + 1);
+    if version <= app.version {
+        return Err(LifecycleError::OldVersion {
+            given: version,
+            installed: app.version,
+        });
+    }
+    let site = portal::get_portal(&mut tx).await?;
+    apps::set_version(&mut tx, app.id, version).await?;
+    let event = NewEvent {
+        name: APP_UPDATE.to_string(),
+        data: json!({
+            "VERSION": version.to_string(),
+            "PREVIOUS_VERSION": app.version.to_string(),
+            "LANGUAGE_ID": site.language,
+        }),
+        user_id: app.install_user_id,
+        request_id: lifecycle_request_id(),
+        auth_connector: None,
+        app_id: Some(app.id),
+    };
+    events::record(&mut tx, &event, now).await?;
     let app = find(&mut tx, client_id).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(app)

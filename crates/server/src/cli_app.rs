@@ -63,6 +63,17 @@ pub enum AppCommand {
         #[arg(long)]
         client_id: String,
     },
+    /// Install a new version of an installed application: queues ONAPPUPDATE; handlers and
+    /// tokens stay.
+    Update {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        client_id: String,
+        /// The new version (default: the installed one plus 1).
+        #[arg(long)]
+        version: Option<i64>,
+    },
     /// Uninstall an application: queues ONAPPUNINSTALL, its tokens stop working, its event
     /// handlers and offline queue are removed.
     Uninstall {
@@ -148,6 +159,18 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
             let store = open_store(&store).await?;
             if let Err(error) = app_lifecycle::finish(&store, &client_id).await {
                 return refused(error);
+            }
+        }
+        AppCommand::Update {
+            store,
+            client_id,
+            version,
+        } => {
+            let store = open_store(&store).await?;
+            let now = Clock::default().now();
+            match app_lifecycle::update(&store, &client_id, version, now).await {
+                Ok(app) => println!("{}", app.version),
+                Err(error) => return refused(error),
             }
         }
         AppCommand::Uninstall {

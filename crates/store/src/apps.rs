@@ -141,6 +141,20 @@ pub async fn install(
     Ok(())
 }
 
+/// Records a new version of the application (its handlers and tokens stay, decision 28).
+pub async fn set_version(
+    conn: &mut AnyConnection,
+    app_id: i64,
+    version: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE apps SET version = $1 WHERE id = $2")
+        .bind(version)
+        .bind(app_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn finish_install(conn: &mut AnyConnection, app_id: i64) -> Result<(), StoreError> {
     sqlx::query("UPDATE apps SET install_finished = 1 WHERE id = $1 AND installed = 1")
         .bind(app_id)

@@ -7,10 +7,13 @@
 //! - `POST /admin/apps/{client_id}/install` `{"user_id": 1, "ui": false}` (both optional) → the
 //!   token answer of the installing user plus `application_token`; `ONAPPINSTALL` is queued.
 //! - `POST /admin/apps/{client_id}/finish` → the application (`installFinish`).
+//! - `POST /admin/apps/{client_id}/update` `{"version": 2}` (optional: next version) → the
+//!   application; `ONAPPUPDATE` is queued.
 //! - `POST /admin/apps/{client_id}/uninstall` `{"clean": false}` → the application;
 //!   `ONAPPUNINSTALL` is queued.
 //!
-//! Refusals: 404 `NOT_FOUND` (application or user), 409 `ALREADY_INSTALLED` / `NOT_INSTALLED`,
+//! Refusals: 404 `NOT_FOUND` (application or user), 409 `ALREADY_INSTALLED` / `NOT_INSTALLED` /
+//! `OLD_VERSION`,
 //! 400 `INVALID_URL` / `NO_SCOPES` for a bad registration.
 
 use axum::extract::{Path, State};
@@ -33,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/apps/{client_id}", get(get_app))
         .route("/admin/apps/{client_id}/install", post(install))
         .route("/admin/apps/{client_id}/finish", post(finish))
+        .route("/admin/apps/{client_id}/update", post(update))
         .route("/admin/apps/{client_id}/uninstall", post(uninstall))
 }
 
@@ -163,6 +167,28 @@ async fn finish(State(state): State<AppState>, Path(client_id): Path<String>) ->
 }
 
 #[derive(Deserialize, Default)]
+struct UpdateInput {
+    #[serde(default)]
+    version: Option<i64>,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    input: Option<Json<UpdateInput>>,
+) -> Response {
+    let version = input.and_then(|Json(input)| input.version);
+    let now = state.clock.now();
+    match app_lifecycle::update(&state.store, &client_id, version, now).await {
+        Ok(app) => {
+            state.wake_dispatcher();
+            Json(app_json(&app)).into_response()
+        }
+        Err(error) => refused(error),
+    }
+}
+
+#[derive(Deserialize, Default)]
 struct UninstallInput {
     #[serde(default)]
     clean: bool,
@@ -194,6 +220,7 @@ fn refused(error: LifecycleError) -> Response {
             failure(StatusCode::CONFLICT, "ALREADY_INSTALLED", &text)
         }
         LifecycleError::NotInstalled(_) => failure(StatusCode::CONFLICT, "NOT_INSTALLED", &text),
+        LifecycleError::OldVersion { .. } => failure(StatusCode::CONFLICT, "OLD_VERSION", &text),
         LifecycleError::Store(error) => internal(error),
     }
 }

@@ -463,3 +463,48 @@ async fn private_handlers_are_refused_under_the_target_policy() {
     let (status, body) = server.app_call(&token, "event.bind", bind).await;
     assert_eq!((status, &body["result"]), (200, &json!(true)), "{body}");
 }
+
+/// A new version: `ONAPPUPDATE` with both versions and a refresh token; handlers and tokens stay.
+#[tokio::test]
+async fn an_update_keeps_handlers_and_tokens() {
+    let server = TestServer::start().await;
+    let app = LocalApp::start().await;
+    let new =
+        json!({"name": "Updated", "handler": format!("{}/install", app.base), "scopes": "crm"});
+    let (_, registered) = server.admin("POST", "/admin/apps", Some(new)).await;
+    let client_id = registered["client_id"].as_str().unwrap().to_string();
+    server
+        .admin("POST", &format!("/admin/apps/{client_id}/install"), None)
+        .await;
+    app.wait_for_events(1).await;
+    let token = app.auth("access_token");
+    let bind = json!({"event": "onAppUpdate", "handler": format!("{}/events", app.base)});
+    assert_eq!(
+        server.app_call(&token, "event.bind", bind).await.1["result"],
+        json!(true)
+    );
+
+    assert_eq!(
+        server
+            .cli(&["app", "update", "--client-id", &client_id])
+            .trim(),
+        "2"
+    );
+    let update = app.wait_for_events(2).await[1].clone();
+    assert_eq!(update["event"], "ONAPPUPDATE");
+    assert_eq!(
+        update["data"],
+        json!({"VERSION": "2", "PREVIOUS_VERSION": "1", "LANGUAGE_ID": "en"})
+    );
+    assert!(keys(&update).contains(&"refresh_token".to_string()));
+    let (status, info) = server.app_call(&token, "app.info", json!({})).await;
+    assert_eq!((status, &info["result"]["VERSION"]), (200, &json!(2)));
+    let (_, bound) = server.app_call(&token, "event.get", json!({})).await;
+    assert_eq!(bound["result"].as_array().unwrap().len(), 2, "{bound}");
+
+    let path = format!("/admin/apps/{client_id}/update");
+    let (status, body) = server
+        .admin("POST", &path, Some(json!({"version": 2})))
+        .await;
+    assert_eq!((status, &body["error"]), (409, &json!("OLD_VERSION")));
+}
