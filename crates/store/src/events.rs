@@ -155,7 +155,7 @@ async fn fan_out(
 /// unless its previous notice was less than `minTimeout` seconds ago (default 1): then the
 /// notice is due when that window ends, so records that arrive during it still get one
 /// (decision 33). A notice that is still waiting covers the new records, so a handler never has
-/// two waiting. `minTimeout` 0 means one notice per request (the delivery key of decision 23).
+/// two waiting; one being sent right now does not (its reader may already have read the queue). `minTimeout` 0 means one notice per request (the delivery key of decision 23).
 async fn notify_offline(
     conn: &mut AnyConnection,
     app_id: i64,
@@ -166,7 +166,7 @@ async fn notify_offline(
         "SELECT h.id, h.options, n.due_at,
                 CASE WHEN EXISTS (SELECT 1 FROM deliveries d
                                   WHERE d.handler_id = h.id AND d.status = 'pending'
-                                    AND d.attempts = 0)
+                                    AND d.attempts = 0 AND d.lease_owner IS NULL)
                      THEN 1 ELSE 0 END AS waiting
          FROM event_handlers h JOIN apps a ON a.id = h.app_id
          LEFT JOIN offline_notices n ON n.handler_id = h.id
