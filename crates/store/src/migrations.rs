@@ -43,6 +43,12 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../migrations/sqlite/0005_apps.sql"),
         postgres: include_str!("../migrations/postgres/0005_apps.sql"),
     },
+    Script {
+        version: 6001,
+        description: "instances",
+        sqlite: include_str!("../migrations/sqlite/0006_instances.sql"),
+        postgres: include_str!("../migrations/postgres/0006_instances.sql"),
+    },
 ];
 
 /// The migrator for one dialect. On PostgreSQL sqlx takes an advisory lock while it runs, so
