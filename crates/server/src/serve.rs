@@ -81,7 +81,7 @@ impl Server {
             Some(key) => key.clone(),
             None => load_or_create_admin_key(&config.store.data_dir)?,
         };
-        let limits = Limits::new(config.rate_limit, config.operating_limit);
+        let limits = Limits::new(config.rate_limit, config.operating_limit).shared_through(&store);
         let webhook_url = format!("{base_url}/rest/{}/{}/", hook.user_id, hook.token);
         let state = AppState::new(Shared {
             store,

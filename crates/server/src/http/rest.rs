@@ -154,7 +154,7 @@ async fn call(
     let caller = auth::authenticate(state, &target.route, access_token.as_deref()).await?;
     tracing::Span::current().record("user", caller.user.id);
     let limit_key = caller.limit_key();
-    state.limits.admit(&limit_key, started)?;
+    state.limits.admit(&limit_key, started).await?;
     state
         .limits
         .check_operating(&limit_key, &target.method, started)?;

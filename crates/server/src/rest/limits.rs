@@ -2,18 +2,21 @@
 //!
 //! - Rate: a leaky bucket per credential (webhook or application) on this portal. Each request
 //!   (a whole `batch` counts once) adds 1; the counter drains at a fixed rate; a request that
-//!   would push it above the limit gets 503 `QUERY_LIMIT_EXCEEDED` and adds nothing.
+//!   would push it above the limit gets 503 `QUERY_LIMIT_EXCEEDED` and adds nothing. On
+//!   PostgreSQL the buckets live in the database (`b24lite_store::rate`), so that instances
+//!   sharing it count one budget; on SQLite, where one process owns the file, in memory.
 //! - Operating time: per (method, credential), the execution seconds of the last 10 minutes in
 //!   one-minute buckets, each living 10 minutes from its first call. When the sum already exceeds
 //!   the budget, the call gets 429 `OPERATION_TIME_LIMIT`; the call that crosses it completes.
-//!
-//! Both live in this process's memory.
-// FIXME(#6): instances sharing a PostgreSQL database each keep their own buckets.
+//!   These live in this process's memory.
+// FIXME(#6): operating time is counted per instance; instances sharing a PostgreSQL database
+// should keep the minute buckets in a table as the rate buckets are.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use b24lite_core::RestError;
+use b24lite_store::{Dialect, Store, rate};
 
 use crate::config::RateLimit;
 
@@ -23,6 +26,8 @@ const OPERATING_WINDOW: f64 = 600.0;
 pub struct Limits {
     rate: RateLimit,
     operating_limit: Option<f64>,
+    /// Where the rate buckets live when they are shared: the PostgreSQL store.
+    shared: Option<Store>,
     buckets: Mutex<HashMap<String, Bucket>>,
     operating: Mutex<HashMap<(String, String), Vec<MinuteBucket>>>,
 }
@@ -45,16 +50,51 @@ impl Limits {
         Limits {
             rate,
             operating_limit,
+            shared: None,
             buckets: Mutex::default(),
             operating: Mutex::default(),
         }
     }
 
+    /// Keeps the rate buckets in `store` when it is PostgreSQL, which instances may share.
+    pub fn shared_through(mut self, store: &Store) -> Self {
+        if store.dialect() == Dialect::Postgres {
+            self.shared = Some(store.clone());
+        }
+        self
+    }
+
     /// Admits or refuses one request of `key` at time `now` (float seconds).
-    pub fn admit(&self, key: &str, now: f64) -> Result<(), RestError> {
+    pub async fn admit(&self, key: &str, now: f64) -> Result<(), RestError> {
         let RateLimit::Bucket { drain, limit } = self.rate else {
             return Ok(());
         };
+        let Some(store) = &self.shared else {
+            return self.admit_in_memory(key, now, drain, limit);
+        };
+
+        let bucket = rate::Bucket { drain, limit };
+        let admitted = async {
+            let mut conn = store.pool().acquire().await?;
+            rate::admit(&mut conn, key, now, bucket).await
+        };
+        match admitted.await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(RestError::query_limit_exceeded()),
+            Err(error) => {
+                tracing::error!(%error, "reading the rate bucket failed");
+                Err(RestError::internal())
+            }
+        }
+    }
+
+    fn admit_in_memory(
+        &self,
+        key: &str,
+        now: f64,
+        drain: f64,
+        limit: f64,
+    ) -> Result<(), RestError> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let bucket = buckets.entry(key.to_string()).or_insert(Bucket {
             level: 0.0,
@@ -117,8 +157,8 @@ impl Limits {
 mod tests {
     use super::*;
 
-    #[test]
-    fn bucket_blocks_above_the_limit_and_drains() {
+    #[tokio::test]
+    async fn bucket_blocks_above_the_limit_and_drains() {
         let limits = Limits::new(
             RateLimit::Bucket {
                 drain: 2.0,
@@ -127,25 +167,25 @@ mod tests {
             None,
         );
         for _ in 0..50 {
-            limits.admit("k", 100.0).unwrap();
+            limits.admit("k", 100.0).await.unwrap();
         }
         assert_eq!(
-            limits.admit("k", 100.0).unwrap_err().code,
+            limits.admit("k", 100.0).await.unwrap_err().code,
             "QUERY_LIMIT_EXCEEDED"
         );
         // Refused requests add nothing: one second later two places are free again.
-        limits.admit("k", 101.0).unwrap();
-        limits.admit("k", 101.0).unwrap();
-        assert!(limits.admit("k", 101.0).is_err());
+        limits.admit("k", 101.0).await.unwrap();
+        limits.admit("k", 101.0).await.unwrap();
+        assert!(limits.admit("k", 101.0).await.is_err());
         // Another credential has its own bucket.
-        limits.admit("other", 101.0).unwrap();
+        limits.admit("other", 101.0).await.unwrap();
     }
 
-    #[test]
-    fn off_admits_everything() {
+    #[tokio::test]
+    async fn off_admits_everything() {
         let limits = Limits::new(RateLimit::Off, None);
         for _ in 0..1000 {
-            limits.admit("k", 1.0).unwrap();
+            limits.admit("k", 1.0).await.unwrap();
         }
     }
 
