@@ -15,6 +15,7 @@ mod delivery_rest;
 mod event_api;
 mod limits;
 mod logs;
+mod multi_instance;
 mod offline;
 mod protocol;
 mod receiver;
