@@ -48,21 +48,23 @@ impl Server {
         };
 
         let now = clock.now();
-        let mut conn = store.pool().acquire().await?;
-        let portal = portal::ensure_portal(&mut conn, &base_url, now).await?;
-        portal::set_address(&mut conn, &base_url).await?;
+        // One transaction, locked against other instances preparing the same database.
+        let mut tx = store.begin_write().await?;
+        portal::lock_preparation(&mut tx).await?;
+        let portal = portal::ensure_portal(&mut tx, &base_url, now).await?;
+        portal::set_address(&mut tx, &base_url).await?;
         let portal = portal::Portal {
             base_url: base_url.clone(),
             domain: portal::domain_of(&base_url),
             ..portal
         };
-        portal::ensure_admin(&mut conn, now).await?;
+        portal::ensure_admin(&mut tx, now).await?;
         let scopes: Vec<String> = DEFAULT_WEBHOOK_SCOPES
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let hook = webhooks::ensure_default(&mut conn, &scopes, now).await?;
-        drop(conn);
+        let hook = webhooks::ensure_default(&mut tx, &scopes, now).await?;
+        tx.commit().await?;
 
         let (certificate, tls) = if config.tls {
             let given = config.tls_cert.clone().zip(config.tls_key.clone());
