@@ -1,11 +1,13 @@
-//! What instances sharing a database rely on: the shared rate bucket (on both stores, and under
-//! concurrent callers on PostgreSQL) and the outbox notification sent at commit (PostgreSQL).
+//! What instances sharing a database rely on: the shared rate and operating-time buckets (on both
+//! stores, the rate bucket also under concurrent callers on PostgreSQL) and the outbox
+//! notification sent at commit (PostgreSQL).
 //! The PostgreSQL parts run when `B24LITE_TEST_POSTGRES_URL` is set, each on a database of its
 //! own that is dropped afterwards.
 
 use std::time::Duration;
 
 use b24lite_store::events::{self, NewEvent};
+use b24lite_store::operating;
 use b24lite_store::rate::{self, Bucket};
 use b24lite_store::wakeup::{OutboxListener, Wake};
 use b24lite_store::{Store, outgoing, random};
@@ -83,22 +85,47 @@ async fn bucket_rule(store: &Store) {
     }
 }
 
+/// The operating-time buckets: one per minute, each living 10 minutes from its first call.
+async fn operating_rule(store: &Store) {
+    let mut conn = store.pool().acquire().await.unwrap();
+    let (key, method) = ("webhook:1", "profile");
+    operating::record(&mut conn, key, method, 1000.0, 20.0)
+        .await
+        .unwrap();
+    operating::record(&mut conn, key, method, 1010.0, 5.0)
+        .await
+        .unwrap();
+    operating::record(&mut conn, key, method, 1100.0, 10.0)
+        .await
+        .unwrap();
+    let load = async |conn: &mut b24lite_store::AnyConnection, method: &str, now: f64| {
+        operating::load(conn, key, method, now).await.unwrap()
+    };
+    assert_eq!(load(&mut conn, method, 1200.0).await, (35.0, Some(1000.0)));
+    assert_eq!(load(&mut conn, "user.admin", 1200.0).await, (0.0, None));
+    // The first minute's bucket (1000 and 1010) ends 600 s after its first call.
+    assert_eq!(load(&mut conn, method, 1599.5).await, (35.0, Some(1000.0)));
+    assert_eq!(load(&mut conn, method, 1600.0).await, (10.0, Some(1100.0)));
+}
+
 #[tokio::test]
-async fn rate_bucket_on_sqlite() {
+async fn limit_buckets_on_sqlite() {
     let (store, path) = sqlite().await;
     bucket_rule(&store).await;
+    operating_rule(&store).await;
     store.close().await;
     let _ = std::fs::remove_file(path);
 }
 
 #[tokio::test]
-async fn rate_bucket_on_postgres_admits_the_limit_under_concurrency() {
+async fn limit_buckets_on_postgres_and_the_rate_limit_under_concurrency() {
     let Some(database) = PgDatabase::create().await else {
         eprintln!("skipped: set B24LITE_TEST_POSTGRES_URL");
         return;
     };
     let store = Store::open(&database.url).await.unwrap();
     bucket_rule(&store).await;
+    operating_rule(&store).await;
 
     // Forty callers at the same instant on separate connections: exactly the limit gets in.
     let calls = (0..40).map(|_| {
