@@ -1,6 +1,7 @@
-//! Several `b24lite serve` processes on one PostgreSQL database: one rate budget, refresh tokens
-//! spent once however the instances race, wake-ups across instances, and a delivery queue that
-//! loses nothing when an instance is killed. Instances share only PostgreSQL (one process owns a
+//! Several `b24lite serve` processes on one PostgreSQL database: one rate and operating-time
+//! budget, refresh tokens spent once however the instances race, a portal prepared once by
+//! instances starting together, wake-ups across instances, and a delivery queue that loses
+//! nothing when an instance is killed. Instances share only PostgreSQL (one process owns a
 //! SQLite file), so on SQLite the multi-instance tests print a note and return.
 
 use std::collections::{HashMap, HashSet};
@@ -23,8 +24,8 @@ struct Cluster {
 }
 
 impl Cluster {
-    /// `n` instances started with the same flags on a fresh PostgreSQL database; `None`, after
-    /// a note, on SQLite.
+    /// `n` instances started together with the same flags on a fresh PostgreSQL database;
+    /// `None`, after a note, on SQLite.
     async fn start(test: &str, n: usize, args: &[&str]) -> Option<Cluster> {
         if std::env::var("B24LITE_TEST_POSTGRES_URL").is_err() {
             eprintln!(
@@ -32,10 +33,13 @@ impl Cluster {
             );
             return None;
         }
-        let first = TestServer::start_with(args).await;
-        let mut siblings = Vec::new();
-        for _ in 1..n {
-            siblings.push(first.start_sibling(args).await.unwrap());
+        let mut siblings = TestServer::start_together(n, args).await.unwrap();
+        let first = siblings.remove(0);
+
+        // They started together, yet prepared one portal: the same default webhook on each.
+        let token = |server: &TestServer| server.webhook_url[server.base_url.len()..].to_string();
+        for sibling in &siblings {
+            assert_eq!(token(sibling), token(&first));
         }
         Some(Cluster { siblings, first })
     }
@@ -74,6 +78,25 @@ async fn instances_count_one_rate_budget() {
             "{body}"
         );
     }
+}
+
+#[tokio::test]
+async fn instances_count_one_operating_budget() {
+    let test = "instances_count_one_operating_budget";
+    // A zero budget: a method's first call passes, every later one finds it exceeded.
+    let Some(cluster) = Cluster::start(test, 2, &["--operating-limit", "0"]).await else {
+        return;
+    };
+    let (first, second) = (&cluster.first, &cluster.siblings[0]);
+    assert_eq!(first.call("profile", json!({})).await.0, 200);
+    let (status, body) = second.call("profile", json!({})).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("OPERATION_TIME_LIMIT"))
+    );
+    // Another method has a budget of its own, counted on both instances alike.
+    assert_eq!(second.call("user.admin", json!({})).await.0, 200);
+    assert_eq!(first.call("user.admin", json!({})).await.0, 429);
 }
 
 /// Starts a refresh on `server` as a task of its own, so that several race.

@@ -187,6 +187,32 @@ impl TestServer {
         Some(TestServer::launch(data_dir, database, args, &env, Stdio::inherit()).await)
     }
 
+    /// Starts `n` servers at the same moment on one fresh PostgreSQL database, each with a data
+    /// folder of its own; the first owns the database, so drop it last. `None` on SQLite.
+    pub async fn start_together(n: usize, args: &[&str]) -> Option<Vec<TestServer>> {
+        let owner = TestDatabase::create();
+        let url = owner.url()?;
+        let mut owner = Some(owner);
+        let mut launches = Vec::new();
+        for _ in 0..n {
+            let database = owner
+                .take()
+                .unwrap_or_else(|| TestDatabase::Borrowed { url: url.clone() });
+            let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+            launches.push(tokio::spawn(async move {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let data_dir = tempfile::tempdir().unwrap();
+                let env = [("RUST_LOG", "warn")];
+                TestServer::launch(data_dir, database, &args, &env, Stdio::inherit()).await
+            }));
+        }
+        let mut servers = Vec::new();
+        for launch in launches {
+            servers.push(launch.await.unwrap());
+        }
+        Some(servers)
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.0.id()
