@@ -147,6 +147,11 @@ pub struct DeliveryArgs {
     /// other processes (a commit in this process wakes them at once).
     #[arg(long, env = "B24LITE_DISPATCH_SWEEP_MS", default_value_t = 1000)]
     pub dispatch_sweep_ms: u64,
+    /// How long, in seconds, a claim of deliveries is reserved for this instance before another
+    /// one may take it over (when this one died). It must exceed the time to send a claim's rows.
+    /// Default: 16 times the delivery timeout plus 60.
+    #[arg(long, env = "B24LITE_DELIVERY_LEASE", value_parser = clap::value_parser!(u64).range(1..))]
+    pub delivery_lease: Option<u64>,
 }
 
 /// The leaky-bucket request-rate limit of `rest-protocol.md` §10.2.

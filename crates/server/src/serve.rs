@@ -48,22 +48,24 @@ impl Server {
         };
 
         let now = clock.now();
-        let mut conn = store.pool().acquire().await?;
-        let portal = portal::ensure_portal(&mut conn, &base_url, now).await?;
-        portal::set_address(&mut conn, &base_url).await?;
-        portal::set_language(&mut conn, config.language()).await?;
+        // One transaction, locked against other instances preparing the same database.
+        let mut tx = store.begin_write().await?;
+        portal::lock_preparation(&mut tx).await?;
+        let portal = portal::ensure_portal(&mut tx, &base_url, now).await?;
+        portal::set_address(&mut tx, &base_url).await?;
+        portal::set_language(&mut tx, config.language()).await?;
         let portal = portal::Portal {
             base_url: base_url.clone(),
             domain: portal::domain_of(&base_url),
             ..portal
         };
-        portal::ensure_admin(&mut conn, now).await?;
+        portal::ensure_admin(&mut tx, now).await?;
         let scopes: Vec<String> = DEFAULT_WEBHOOK_SCOPES
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let hook = webhooks::ensure_default(&mut conn, &scopes, now).await?;
-        drop(conn);
+        let hook = webhooks::ensure_default(&mut tx, &scopes, now).await?;
+        tx.commit().await?;
 
         let (certificate, tls) = if config.tls {
             let given = config.tls_cert.clone().zip(config.tls_key.clone());
@@ -82,7 +84,7 @@ impl Server {
             Some(key) => key.clone(),
             None => load_or_create_admin_key(&config.store.data_dir)?,
         };
-        let limits = Limits::new(config.rate_limit, config.operating_limit);
+        let limits = Limits::new(config.rate_limit, config.operating_limit).shared_through(&store);
         let webhook_url = format!("{base_url}/rest/{}/{}/", hook.user_id, hook.token);
         let state = AppState::new(Shared {
             store,

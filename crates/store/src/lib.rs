@@ -12,7 +12,8 @@
 //! [`events`] (the outbox and its fan-out), [`outgoing`] (outgoing webhooks and handler rows),
 //! [`deliveries`] (the delivery queue shared by workers, attempts, re-sending), [`userfields`]
 //! (custom field definitions), [`contacts`] (contacts and their custom-field values),
-//! [`offline`] (applications' offline event queue).
+//! [`offline`] (applications' offline event queue), [`rate`] and [`operating`] (the request-rate
+//! and operating-time buckets shared by instances), [`wakeup`] (LISTEN for the outbox's notifications on PostgreSQL).
 //!
 //! Invariants: every write that must be all-or-nothing runs in one [`Tx`] from
 //! [`Store::begin_write`]; no transaction is held open across network IO.
@@ -27,10 +28,13 @@ pub mod events;
 pub mod field_types;
 pub mod migrations;
 pub mod offline;
+pub mod operating;
 pub mod outgoing;
 pub mod portal;
 pub mod random;
+pub mod rate;
 pub mod userfields;
+pub mod wakeup;
 pub mod webhooks;
 
 /// Reads a 0/1 flag column. Flags are integers in both dialects because sqlx's `Any` driver

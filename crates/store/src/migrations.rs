@@ -49,6 +49,18 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../migrations/sqlite/0005_app_lifecycle.sql"),
         postgres: include_str!("../migrations/postgres/0005_app_lifecycle.sql"),
     },
+    Script {
+        version: 6001,
+        description: "instances",
+        sqlite: include_str!("../migrations/sqlite/0006_instances.sql"),
+        postgres: include_str!("../migrations/postgres/0006_instances.sql"),
+    },
+    Script {
+        version: 6002,
+        description: "operating",
+        sqlite: include_str!("../migrations/sqlite/0006_operating.sql"),
+        postgres: include_str!("../migrations/postgres/0006_operating.sql"),
+    },
 ];
 
 /// The migrator for one dialect. On PostgreSQL sqlx takes an advisory lock while it runs, so

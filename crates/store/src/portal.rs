@@ -41,6 +41,20 @@ pub struct NewUser {
     pub is_admin: bool,
 }
 
+/// Makes instances that start together on one PostgreSQL database prepare the portal one at a
+/// time, so that they agree on its `member_id`, its administrator and the default webhook. Call
+/// first in the write transaction that prepares them; the lock ends with it. (On SQLite that
+/// transaction's write lock already serialises them.)
+pub async fn lock_preparation(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    if conn.backend_name() == "PostgreSQL" {
+        // A constant key of this purpose; COUNT(*) gives the driver a type it can read.
+        sqlx::query("SELECT COUNT(*) AS n FROM (SELECT pg_advisory_xact_lock(24006001)) AS locked")
+            .fetch_one(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Returns the portal, creating it (with a fresh `member_id`) on first start. The address given
 /// is only used for creation; see [`set_address`] to change it.
 pub async fn ensure_portal(

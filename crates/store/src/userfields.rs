@@ -171,7 +171,19 @@ pub async fn list_fields(
     rows.iter().map(field_from_row).collect()
 }
 
+/// Counts an entity's fields, to check the cap before adding one: inside the adding transaction,
+/// so that the count stays true until the insert commits. On SQLite the write transaction
+/// already excludes other writers; on PostgreSQL, where instances add fields side by side, the
+/// count first takes a lock on the entity's field list that lasts until the transaction ends.
 pub async fn count_fields(conn: &mut AnyConnection, entity_id: &str) -> Result<i64, StoreError> {
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query(
+            "SELECT COUNT(*) AS n FROM (SELECT pg_advisory_xact_lock(3001, hashtext($1))) AS locked",
+        )
+        .bind(entity_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    }
     let row = sqlx::query("SELECT COUNT(*) AS n FROM uf_fields WHERE entity_id = $1")
         .bind(entity_id)
         .fetch_one(conn)

@@ -6,9 +6,17 @@
 //! - [`throttle`]: per-handler gates. [`metrics`]: counters for `GET /metrics`.
 //!
 //! Wake-ups: a commit that recorded events calls `AppState::wake_dispatcher`, which wakes one
-//! worker at once; besides, every worker looks again every `--dispatch-sweep-ms` (1 s by default)
-//! for retries that came due and for events committed by other processes (the CLI, another
-//! instance). That sweep is one indexed query; there is no faster polling.
+//! worker at once. On PostgreSQL, triggers on the queue also `NOTIFY` at commit and [`wakeup`]
+//! listens, so events committed through another instance or the CLI wake this one's workers as
+//! promptly (the listener reconnects on its own; while it is down the sweep covers). Besides,
+//! every worker looks again every `--dispatch-sweep-ms` (1 s by default) for retries that came
+//! due and for what a lost notification would have announced; on SQLite that sweep is how events
+//! written by the CLI are found. It is one indexed query; there is no faster polling.
+//!
+//! Several instances: each claim is leased to an owner named `PID.RANDOM:N` (the process id shows
+//! who holds a row) until `--delivery-lease` seconds from now; rows of an instance that died are
+//! claimed again by another once the lease has run out, so a delivery whose request was answered
+//! but whose outcome was not yet written can be sent twice (at-least-once in that window only).
 //!
 //! Invariants: no transaction is open during an HTTP call; the REST handler never waits on a
 //! delivery; a delivery acknowledged by its handler is marked delivered before the server stops.
@@ -19,6 +27,7 @@ pub mod payload;
 mod recorder;
 pub mod retry;
 pub mod throttle;
+mod wakeup;
 mod worker;
 
 use std::sync::Arc;
@@ -45,6 +54,8 @@ struct Engine {
     gates: throttle::Gates,
     schedule: Vec<u64>,
     timeout: Duration,
+    /// `--delivery-lease`, when set: the lease of every claim, in seconds.
+    lease: Option<u64>,
     sweep: Duration,
     owner_prefix: String,
     claims: AtomicU64,
@@ -64,7 +75,10 @@ impl Engine {
 
     /// How long a claim of `rows` rows may take before another instance may take them over.
     fn lease_secs(&self, rows: i64) -> i64 {
-        self.timeout.as_secs() as i64 * rows + 60
+        match self.lease {
+            Some(seconds) => seconds as i64,
+            None => self.timeout.as_secs() as i64 * rows + 60,
+        }
     }
 
     fn is_stopping(&self) -> bool {
@@ -77,6 +91,7 @@ pub struct Dispatcher {
     engine: Arc<Engine>,
     workers: Vec<JoinHandle<()>>,
     recorder: JoinHandle<()>,
+    listener: Option<JoinHandle<()>>,
 }
 
 impl Dispatcher {
@@ -97,8 +112,9 @@ impl Dispatcher {
             gates: throttle::Gates::default(),
             schedule: settings.retry_schedule.clone(),
             timeout,
+            lease: settings.delivery_lease,
             sweep: Duration::from_millis(settings.dispatch_sweep_ms.max(10)),
-            owner_prefix: b24lite_store::random::token(12),
+            owner_prefix: format!("{}.{}", std::process::id(), b24lite_store::random::token(8)),
             claims: AtomicU64::new(0),
             claim_lock: Mutex::new(()),
             groups: Arc::new(Semaphore::new(MAX_GROUPS)),
@@ -110,10 +126,14 @@ impl Dispatcher {
         let workers = (0..settings.delivery_workers)
             .map(|_| tokio::spawn(worker::run(engine.clone())))
             .collect();
+        let listener = (settings.delivery_workers > 0
+            && state.store.dialect() == b24lite_store::Dialect::Postgres)
+            .then(|| tokio::spawn(wakeup::run(state.clone(), engine.stop.subscribe())));
         Ok(Dispatcher {
             engine,
             workers,
             recorder,
+            listener,
         })
     }
 
@@ -121,6 +141,9 @@ impl Dispatcher {
     /// rows not yet sent, and writes every outcome before returning.
     pub async fn stop(self) {
         self.engine.stop.send_replace(true);
+        if let Some(listener) = self.listener {
+            let _ = listener.await;
+        }
         for worker in self.workers {
             let _ = worker.await;
         }

@@ -154,21 +154,26 @@ async fn call(
     let caller = auth::authenticate(state, &target.route, access_token.as_deref()).await?;
     tracing::Span::current().record("user", caller.user.id);
     let limit_key = caller.limit_key();
-    state.limits.admit(&limit_key, started)?;
+    state.limits.admit(&limit_key, started).await?;
     state
         .limits
-        .check_operating(&limit_key, &target.method, started)?;
+        .check_operating(&limit_key, &target.method, started)
+        .await?;
 
     let ctx = call_context(state, caller, &params);
     let output: MethodOutput = state.registry.call(ctx, &target.method, params).await?;
 
     let finish = state.clock.now_f64();
     // The outer `batch` is not counted in operating time; its sub-calls are (§10.3).
-    let operating = (!target.method.eq_ignore_ascii_case("batch")).then(|| {
+    let operating = if target.method.eq_ignore_ascii_case("batch") {
+        None
+    } else {
         let limits = &state.limits;
-        limits.record_operating(&limit_key, &target.method, started, finish - started);
-        limits.operating(&limit_key, &target.method, finish)
-    });
+        limits
+            .record_operating(&limit_key, &target.method, started, finish - started)
+            .await;
+        Some(limits.operating(&limit_key, &target.method, finish).await)
+    };
     let timing = Timing {
         start: started,
         finish,

@@ -113,10 +113,12 @@ async fn run_command(ctx: &CallContext, command: &Value, done: &Results) -> Meth
     let key = ctx.caller.limit_key();
     let limits = &ctx.state.limits;
     let started = ctx.state.clock.now_f64();
-    limits.check_operating(&key, spec.name, started)?;
+    limits.check_operating(&key, spec.name, started).await?;
     let outcome = ctx.state.registry.call(sub, spec.name, params).await;
     let finish = ctx.state.clock.now_f64();
-    limits.record_operating(&key, spec.name, started, finish - started);
+    limits
+        .record_operating(&key, spec.name, started, finish - started)
+        .await;
     outcome
 }
 

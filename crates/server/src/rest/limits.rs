@@ -7,22 +7,28 @@
 //!   one-minute buckets, each living 10 minutes from its first call. When the sum already exceeds
 //!   the budget, the call gets 429 `OPERATION_TIME_LIMIT`; the call that crosses it completes.
 //!
-//! Both live in this process's memory.
-// FIXME(#6): instances sharing a PostgreSQL database each keep their own buckets.
+//! Where the counters live: on PostgreSQL, which several instances may share, in the database
+//! (`b24lite_store::rate` and `b24lite_store::operating`), so that together they allow what one
+//! server would; on SQLite, where one process owns the file, in this process's memory, with the
+//! same rules. Without `--operating-limit`, `time.operating` is counted in memory either way (it
+//! is then informative only, and a database write per call would buy nothing).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use b24lite_core::RestError;
+use b24lite_store::{Dialect, Store, StoreError, operating, rate};
 
 use crate::config::RateLimit;
 
-const OPERATING_WINDOW: f64 = 600.0;
+const OPERATING_WINDOW: f64 = operating::WINDOW;
 
 #[derive(Debug)]
 pub struct Limits {
     rate: RateLimit,
     operating_limit: Option<f64>,
+    /// Where the buckets live when they are shared: the PostgreSQL store.
+    shared: Option<Store>,
     buckets: Mutex<HashMap<String, Bucket>>,
     operating: Mutex<HashMap<(String, String), Vec<MinuteBucket>>>,
 }
@@ -45,16 +51,51 @@ impl Limits {
         Limits {
             rate,
             operating_limit,
+            shared: None,
             buckets: Mutex::default(),
             operating: Mutex::default(),
         }
     }
 
+    /// Keeps the buckets in `store` when it is PostgreSQL, which instances may share.
+    pub fn shared_through(mut self, store: &Store) -> Self {
+        if store.dialect() == Dialect::Postgres {
+            self.shared = Some(store.clone());
+        }
+        self
+    }
+
     /// Admits or refuses one request of `key` at time `now` (float seconds).
-    pub fn admit(&self, key: &str, now: f64) -> Result<(), RestError> {
+    pub async fn admit(&self, key: &str, now: f64) -> Result<(), RestError> {
         let RateLimit::Bucket { drain, limit } = self.rate else {
             return Ok(());
         };
+        let Some(store) = &self.shared else {
+            return self.admit_in_memory(key, now, drain, limit);
+        };
+
+        let bucket = rate::Bucket { drain, limit };
+        let admitted = async {
+            let mut conn = store.pool().acquire().await?;
+            rate::admit(&mut conn, key, now, bucket).await
+        };
+        match admitted.await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(RestError::query_limit_exceeded()),
+            Err(error) => {
+                tracing::error!(%error, "reading the rate bucket failed");
+                Err(RestError::internal())
+            }
+        }
+    }
+
+    fn admit_in_memory(
+        &self,
+        key: &str,
+        now: f64,
+        drain: f64,
+        limit: f64,
+    ) -> Result<(), RestError> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let bucket = buckets.entry(key.to_string()).or_insert(Bucket {
             level: 0.0,
@@ -71,11 +112,24 @@ impl Limits {
     }
 
     /// Refuses a call whose method budget is already exceeded.
-    pub fn check_operating(&self, key: &str, method: &str, now: f64) -> Result<(), RestError> {
+    pub async fn check_operating(
+        &self,
+        key: &str,
+        method: &str,
+        now: f64,
+    ) -> Result<(), RestError> {
         let Some(limit) = self.operating_limit else {
             return Ok(());
         };
-        let (operating, _) = self.operating(key, method, now);
+        let (operating, _) = match self.shared_operating() {
+            Some(store) => load_shared(store, key, method, now)
+                .await
+                .map_err(|error| {
+                    tracing::error!(%error, "reading the operating time failed");
+                    RestError::internal()
+                })?,
+            None => self.operating_in_memory(key, method, now),
+        };
         if operating > limit {
             return Err(RestError::operation_time_limit());
         }
@@ -83,11 +137,28 @@ impl Limits {
     }
 
     /// Records `seconds` of execution of `method` by `key`, started at `started_at`.
-    pub fn record_operating(&self, key: &str, method: &str, started_at: f64, seconds: f64) {
+    pub async fn record_operating(&self, key: &str, method: &str, started_at: f64, seconds: f64) {
+        let method = method.to_lowercase();
+        let Some(store) = self.shared_operating() else {
+            return self.record_in_memory(key, method, started_at, seconds);
+        };
+        let recorded = async {
+            let mut conn = store.pool().acquire().await?;
+            operating::record(&mut conn, key, &method, started_at, seconds).await
+        };
+        // The call has run: a failure here costs the budget a few seconds, not the answer.
+        if let Err(error) = recorded.await {
+            tracing::warn!(%error, "recording the operating time failed");
+        }
+    }
+
+    fn shared_operating(&self) -> Option<&Store> {
+        self.operating_limit.and(self.shared.as_ref())
+    }
+
+    fn record_in_memory(&self, key: &str, method: String, started_at: f64, seconds: f64) {
         let mut all = self.operating.lock().unwrap_or_else(|e| e.into_inner());
-        let buckets = all
-            .entry((key.to_string(), method.to_lowercase()))
-            .or_default();
+        let buckets = all.entry((key.to_string(), method)).or_default();
         buckets.retain(|b| b.first_call_at + OPERATING_WINDOW > started_at);
         let minute = (started_at / 60.0).floor() as i64;
         match buckets.last_mut() {
@@ -101,7 +172,19 @@ impl Limits {
     }
 
     /// `(operating, operating_reset_at)` for the `time` block.
-    pub fn operating(&self, key: &str, method: &str, now: f64) -> (f64, i64) {
+    pub async fn operating(&self, key: &str, method: &str, now: f64) -> (f64, i64) {
+        let Some(store) = self.shared_operating() else {
+            return self.operating_in_memory(key, method, now);
+        };
+        load_shared(store, key, method, now)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "reading the operating time failed");
+                (0.0, (now + OPERATING_WINDOW).floor() as i64)
+            })
+    }
+
+    fn operating_in_memory(&self, key: &str, method: &str, now: f64) -> (f64, i64) {
         let mut all = self.operating.lock().unwrap_or_else(|e| e.into_inner());
         let Some(buckets) = all.get_mut(&(key.to_string(), method.to_lowercase())) else {
             return (0.0, (now + OPERATING_WINDOW).floor() as i64);
@@ -113,12 +196,27 @@ impl Limits {
     }
 }
 
+/// `(operating, operating_reset_at)` from the shared buckets.
+async fn load_shared(
+    store: &Store,
+    key: &str,
+    method: &str,
+    now: f64,
+) -> Result<(f64, i64), StoreError> {
+    let mut conn = store.pool().acquire().await?;
+    let (sum, oldest) = operating::load(&mut conn, key, &method.to_lowercase(), now).await?;
+    Ok((
+        sum,
+        (oldest.unwrap_or(now) + OPERATING_WINDOW).floor() as i64,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn bucket_blocks_above_the_limit_and_drains() {
+    #[tokio::test]
+    async fn bucket_blocks_above_the_limit_and_drains() {
         let limits = Limits::new(
             RateLimit::Bucket {
                 drain: 2.0,
@@ -127,46 +225,50 @@ mod tests {
             None,
         );
         for _ in 0..50 {
-            limits.admit("k", 100.0).unwrap();
+            limits.admit("k", 100.0).await.unwrap();
         }
         assert_eq!(
-            limits.admit("k", 100.0).unwrap_err().code,
+            limits.admit("k", 100.0).await.unwrap_err().code,
             "QUERY_LIMIT_EXCEEDED"
         );
         // Refused requests add nothing: one second later two places are free again.
-        limits.admit("k", 101.0).unwrap();
-        limits.admit("k", 101.0).unwrap();
-        assert!(limits.admit("k", 101.0).is_err());
+        limits.admit("k", 101.0).await.unwrap();
+        limits.admit("k", 101.0).await.unwrap();
+        assert!(limits.admit("k", 101.0).await.is_err());
         // Another credential has its own bucket.
-        limits.admit("other", 101.0).unwrap();
+        limits.admit("other", 101.0).await.unwrap();
     }
 
-    #[test]
-    fn off_admits_everything() {
+    #[tokio::test]
+    async fn off_admits_everything() {
         let limits = Limits::new(RateLimit::Off, None);
         for _ in 0..1000 {
-            limits.admit("k", 1.0).unwrap();
+            limits.admit("k", 1.0).await.unwrap();
         }
     }
 
-    #[test]
-    fn operating_time_follows_the_documented_example() {
+    #[tokio::test]
+    async fn operating_time_follows_the_documented_example() {
         // Limit 480 s, calls of 20 s: after 25 calls (500 s) the next one is refused; when the
         // oldest bucket expires the method is open again.
         let limits = Limits::new(RateLimit::Off, Some(480.0));
         for i in 0..25 {
             let at = 1000.0 + f64::from(i) * 20.0;
-            limits.check_operating("k", "crm.x", at).unwrap();
-            limits.record_operating("k", "crm.x", at, 20.0);
+            limits.check_operating("k", "crm.x", at).await.unwrap();
+            limits.record_operating("k", "crm.x", at, 20.0).await;
         }
-        let err = limits.check_operating("k", "crm.x", 1500.0).unwrap_err();
+        let err = limits
+            .check_operating("k", "crm.x", 1500.0)
+            .await
+            .unwrap_err();
         assert_eq!(
             (err.status, err.code.as_str()),
             (429, "OPERATION_TIME_LIMIT")
         );
-        assert!(limits.check_operating("k", "other.method", 1500.0).is_ok());
-        let (operating, reset_at) = limits.operating("k", "crm.x", 1500.0);
+        let other = limits.check_operating("k", "other.method", 1500.0).await;
+        assert!(other.is_ok());
+        let (operating, reset_at) = limits.operating("k", "crm.x", 1500.0).await;
         assert_eq!((operating, reset_at), (500.0, 1600));
-        assert!(limits.check_operating("k", "crm.x", 1600.0).is_ok());
+        assert!(limits.check_operating("k", "crm.x", 1600.0).await.is_ok());
     }
 }

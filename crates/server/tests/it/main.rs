@@ -17,6 +17,7 @@ mod event_api;
 mod field_types;
 mod limits;
 mod logs;
+mod multi_instance;
 mod offline;
 mod protocol;
 mod receiver;

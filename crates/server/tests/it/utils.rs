@@ -17,7 +17,7 @@ pub struct TestServer {
     /// Every line the server printed on stdout so far (read on until the process ends, so that
     /// later lines such as `certificate: ...` never meet a closed pipe).
     pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    _child: ChildGuard,
+    child: ChildGuard,
     client: reqwest::Client,
 }
 
@@ -34,7 +34,14 @@ impl Drop for ChildGuard {
 /// The store a test server runs on.
 pub enum TestDatabase {
     Sqlite,
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// Another server's PostgreSQL database (`url`), left for that server to drop.
+    Borrowed {
+        url: String,
+    },
 }
 
 impl TestDatabase {
@@ -58,6 +65,7 @@ impl TestDatabase {
                     .map_or(admin_url.as_str(), |(base, _)| base);
                 Some(format!("{base}/{name}"))
             }
+            TestDatabase::Borrowed { url } => Some(url.clone()),
         }
     }
 }
@@ -166,15 +174,59 @@ impl TestServer {
         TestServer::launch(data_dir, database, args, env, stderr).await
     }
 
+    /// Starts one more instance on this server's PostgreSQL database, with a data folder of its
+    /// own; `None` on SQLite, whose file one process owns. Drop it before this server.
+    pub async fn start_sibling(&self, args: &[&str]) -> Option<TestServer> {
+        let url = match &self.database {
+            TestDatabase::Sqlite => return None,
+            database => database.url()?,
+        };
+        let data_dir = tempfile::tempdir().unwrap();
+        let database = TestDatabase::Borrowed { url };
+        let env = [("RUST_LOG", "warn")];
+        Some(TestServer::launch(data_dir, database, args, &env, Stdio::inherit()).await)
+    }
+
+    /// Starts `n` servers at the same moment on one fresh PostgreSQL database, each with a data
+    /// folder of its own; the first owns the database, so drop it last. `None` on SQLite.
+    pub async fn start_together(n: usize, args: &[&str]) -> Option<Vec<TestServer>> {
+        let owner = TestDatabase::create();
+        let url = owner.url()?;
+        let mut owner = Some(owner);
+        let mut launches = Vec::new();
+        for _ in 0..n {
+            let database = owner
+                .take()
+                .unwrap_or_else(|| TestDatabase::Borrowed { url: url.clone() });
+            let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+            launches.push(tokio::spawn(async move {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let data_dir = tempfile::tempdir().unwrap();
+                let env = [("RUST_LOG", "warn")];
+                TestServer::launch(data_dir, database, &args, &env, Stdio::inherit()).await
+            }));
+        }
+        let mut servers = Vec::new();
+        for launch in launches {
+            servers.push(launch.await.unwrap());
+        }
+        Some(servers)
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
     /// Kills the server and starts a new one on the same store.
     pub async fn restart(self, args: &[&str]) -> TestServer {
         let TestServer {
             data_dir,
             database,
-            _child,
+            child,
             ..
         } = self;
-        drop(_child);
+        drop(child);
         let env = [("RUST_LOG", "warn")];
         TestServer::launch(data_dir, database, args, &env, Stdio::inherit()).await
     }
@@ -218,7 +270,7 @@ impl TestServer {
             data_dir,
             database,
             stdout: lines,
-            _child: child,
+            child,
             client,
         }
     }

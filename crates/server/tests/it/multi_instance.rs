@@ -1,0 +1,418 @@
+//! Several `b24lite serve` processes on one PostgreSQL database: one rate and operating-time
+//! budget, refresh tokens spent once however the instances race, a portal prepared once by
+//! instances starting together, wake-ups across instances, and a delivery queue that loses
+//! nothing when an instance is killed. Instances share only PostgreSQL (one process owns a
+//! SQLite file), so on SQLite the multi-instance tests print a note and return.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use sqlx::{Connection, PgConnection, Row};
+
+use crate::receiver::{Behaviour, Receiver};
+use crate::utils::{InstalledApp, TestServer};
+
+const ADD: &str = "ONCRMCONTACTUSERFIELDADD";
+
+/// Instances on one database. Fields drop in order: the siblings stop before `first` drops the
+/// database.
+struct Cluster {
+    siblings: Vec<TestServer>,
+    first: TestServer,
+}
+
+impl Cluster {
+    /// `n` instances started together with the same flags on a fresh PostgreSQL database;
+    /// `None`, after a note, on SQLite.
+    async fn start(test: &str, n: usize, args: &[&str]) -> Option<Cluster> {
+        if std::env::var("B24LITE_TEST_POSTGRES_URL").is_err() {
+            eprintln!(
+                "{test}: skipped: instances share a PostgreSQL database only (set B24LITE_TEST_POSTGRES_URL)"
+            );
+            return None;
+        }
+        let mut siblings = TestServer::start_together(n, args).await.unwrap();
+        let first = siblings.remove(0);
+
+        // They started together, yet prepared one portal: the same default webhook on each.
+        let token = |server: &TestServer| server.webhook_url[server.base_url.len()..].to_string();
+        for sibling in &siblings {
+            assert_eq!(token(sibling), token(&first));
+        }
+        Some(Cluster { siblings, first })
+    }
+
+    fn all(&self) -> Vec<&TestServer> {
+        std::iter::once(&self.first).chain(&self.siblings).collect()
+    }
+
+    async fn db(&self) -> PgConnection {
+        let url = self.first.database.url().unwrap();
+        PgConnection::connect(&url).await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn instances_count_one_rate_budget() {
+    let test = "instances_count_one_rate_budget";
+    // A bucket of 10 that drains once in 10 s: it stays full while the test runs.
+    let Some(cluster) = Cluster::start(test, 2, &["--rate-limit", "0.1:10"]).await else {
+        return;
+    };
+    let servers = cluster.all();
+
+    // Ten calls alternating over the two instances fill the credential's one bucket...
+    for n in 0..10 {
+        let (status, body) = servers[n % 2].call("server.time", json!({})).await;
+        assert_eq!(status, 200, "call {n}: {body}");
+    }
+
+    // ...so the eleventh is refused by either instance, as a single server would refuse it.
+    for server in &servers {
+        let (status, body) = server.call("server.time", json!({})).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (503, Some("QUERY_LIMIT_EXCEEDED")),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn instances_count_one_operating_budget() {
+    let test = "instances_count_one_operating_budget";
+    // A zero budget: a method's first call passes, every later one finds it exceeded.
+    let Some(cluster) = Cluster::start(test, 2, &["--operating-limit", "0"]).await else {
+        return;
+    };
+    let (first, second) = (&cluster.first, &cluster.siblings[0]);
+    assert_eq!(first.call("profile", json!({})).await.0, 200);
+    let (status, body) = second.call("profile", json!({})).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("OPERATION_TIME_LIMIT"))
+    );
+    // Another method has a budget of its own, counted on both instances alike.
+    assert_eq!(second.call("user.admin", json!({})).await.0, 200);
+    assert_eq!(first.call("user.admin", json!({})).await.0, 429);
+}
+
+/// Starts a refresh on `server` as a task of its own, so that several race.
+fn refresh(
+    server: &TestServer,
+    app: &InstalledApp,
+    refresh_token: &str,
+) -> tokio::task::JoinHandle<(u16, Value)> {
+    let url = format!(
+        "{}/oauth/token/?grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={refresh_token}",
+        server.base_url, app.client_id, app.client_secret
+    );
+    let client = server.client().clone();
+    tokio::spawn(async move { crate::utils::decode(client.get(url).send().await.unwrap()).await })
+}
+
+/// Runs on both stores: on PostgreSQL the requests race across two instances, on SQLite within
+/// one server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refresh_token_is_spent_once_when_requests_race() {
+    let first = TestServer::start().await;
+    let sibling = first.start_sibling(&[]).await;
+    let servers = [&first, sibling.as_ref().unwrap_or(&first)];
+    let app = first.install_app("crm", &[]);
+
+    let mut refresh_token = app.tokens["refresh_token"].as_str().unwrap().to_string();
+    for round in 0..10 {
+        let requests: Vec<_> = (0..4)
+            .map(|n| refresh(servers[n % 2], &app, &refresh_token))
+            .collect();
+        let mut answers = Vec::new();
+        for request in requests {
+            answers.push(request.await.unwrap());
+        }
+        let (won, lost): (Vec<_>, Vec<_>) = answers.into_iter().partition(|(s, _)| *s == 200);
+        assert_eq!(won.len(), 1, "round {round}: {won:?} {lost:?}");
+        for (status, body) in &lost {
+            assert_eq!(
+                (*status, body["error"].as_str()),
+                (400, Some("invalid_grant"))
+            );
+        }
+        refresh_token = won[0].1["refresh_token"].as_str().unwrap().to_string();
+    }
+}
+
+#[tokio::test]
+async fn an_event_committed_through_another_instance_wakes_the_workers() {
+    let test = "an_event_committed_through_another_instance_wakes_the_workers";
+    if std::env::var("B24LITE_TEST_POSTGRES_URL").is_err() {
+        eprintln!("{test}: skipped: instances share a PostgreSQL database only");
+        return;
+    }
+    // The API instance delivers nothing; the other one sweeps once a minute, so only a
+    // notification can bring it the event within the receiver's wait.
+    let api = TestServer::start_with(&["--delivery-workers", "0"]).await;
+    let worker = api
+        .start_sibling(&["--dispatch-sweep-ms", "60000"])
+        .await
+        .unwrap();
+    let receiver = Receiver::start().await;
+    api.cli(&["outgoing", "add", "--url", &receiver.url, "--event", ADD]);
+
+    for (n, name) in ["WAKE_A", "WAKE_B"].into_iter().enumerate() {
+        let started = Instant::now();
+        let fields = json!({"fields": {"FIELD_NAME": name, "USER_TYPE_ID": "string"}});
+        let (status, body) = api.call("crm.contact.userfield.add", fields).await;
+        assert_eq!(status, 200, "{body}");
+        let received = receiver.wait_for(n + 1).await;
+        let data = received[n].decoded();
+        assert_eq!(
+            data["data"]["FIELDS"]["FIELD_NAME"],
+            format!("UF_CRM_{name}")
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    drop(worker);
+}
+
+/// Fields per `batch` call, each added, updated and deleted (a portal holds 1016 fields at
+/// most, so they must not pile up), and batch calls in all: 3,072 events.
+const PER_BATCH: usize = 16;
+const BATCHES: usize = 64;
+const EVENTS: [&str; 3] = [
+    ADD,
+    "ONCRMCONTACTUSERFIELDUPDATE",
+    "ONCRMCONTACTUSERFIELDDELETE",
+];
+/// Outgoing webhooks subscribed to the events: deliveries per event.
+const SUBSCRIBERS: usize = 2;
+/// Lease of a claim in the killed-instance test: long enough for a claim of quick deliveries,
+/// short enough that the survivors take over the dead one's rows soon.
+const LEASE: &str = "4";
+
+/// The commands of batch `n`: `PER_BATCH` new fields, each updated and deleted by reference.
+fn batch_of_fields(n: usize) -> Value {
+    let mut cmd = Map::new();
+    for i in 0..PER_BATCH {
+        let add = format!(
+            "crm.contact.userfield.add?fields[FIELD_NAME]=K{n}_{i}&fields[USER_TYPE_ID]=string"
+        );
+        let update = format!("crm.contact.userfield.update?id=$result[a{i}]&fields[SORT]=200");
+        let delete = format!("crm.contact.userfield.delete?id=$result[a{i}]");
+        cmd.insert(format!("a{i}"), Value::from(add));
+        cmd.insert(format!("u{i}"), Value::from(update));
+        cmd.insert(format!("d{i}"), Value::from(delete));
+    }
+    json!({"halt": 0, "cmd": cmd})
+}
+
+/// Sends batches from the shared counter `next` to `server` until none is left, `stop` is set
+/// or the server stops answering; counts the answered ones in `done`.
+async fn fire(server: &TestServer, next: &AtomicUsize, stop: &AtomicBool, done: &AtomicUsize) {
+    let url = format!("{}batch", server.webhook_url);
+    loop {
+        let n = next.fetch_add(1, Ordering::SeqCst);
+        if n >= BATCHES || stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let request = server.client().post(&url).json(&batch_of_fields(n));
+        let Ok(response) = request.send().await else {
+            return;
+        };
+        let status = response.status().as_u16();
+        let Ok(body) = response.json::<Value>().await else {
+            return;
+        };
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["result"]["result_error"], json!([]), "batch {n}");
+        done.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// What the store knows of one delivery at the end.
+struct StoredDelivery {
+    status: String,
+    /// Attempts whose outcome was written, and those of them answered with 200.
+    attempts: i64,
+    acknowledged: i64,
+}
+
+/// A delivery as the handler sees it: event, `event_handler_id`, field id.
+type Key = (String, String, String);
+
+/// Every delivery by its key.
+async fn stored_deliveries(db: &mut PgConnection) -> HashMap<Key, (i64, StoredDelivery)> {
+    let rows = sqlx::query(
+        "SELECT d.id, d.handler_id, d.status, e.name, e.data,
+                (SELECT COUNT(*) FROM attempts a WHERE a.delivery_id = d.id) AS attempts,
+                (SELECT COUNT(*) FROM attempts a
+                 WHERE a.delivery_id = d.id AND a.http_status = 200) AS acknowledged
+         FROM deliveries d JOIN events e ON e.id = d.event_id",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap();
+    rows.iter()
+        .map(|row| {
+            let data: Value = serde_json::from_str(row.get("data")).unwrap();
+            let handler: i64 = row.get("handler_id");
+            let key = (
+                row.get("name"),
+                handler.to_string(),
+                scalar(&data["FIELDS"]["ID"]),
+            );
+            let stored = StoredDelivery {
+                status: row.get("status"),
+                attempts: row.get("attempts"),
+                acknowledged: row.get("acknowledged"),
+            };
+            (key, (row.get("id"), stored))
+        })
+        .collect()
+}
+
+fn scalar(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Deliveries leased by process `pid` and not finished: what it had in flight.
+async fn leased_by(db: &mut PgConnection, pid: u32) -> HashSet<i64> {
+    sqlx::query("SELECT id FROM deliveries WHERE status = 'pending' AND lease_owner LIKE $1")
+        .bind(format!("{pid}.%"))
+        .fetch_all(db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get("id"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_instances_deliver_everything_when_one_is_killed() {
+    let test = "three_instances_deliver_everything_when_one_is_killed";
+    let args = ["--delivery-lease", LEASE];
+    let Some(cluster) = Cluster::start(test, 3, &args).await else {
+        return;
+    };
+    let started = Instant::now();
+    // A handler that takes a few milliseconds keeps requests in flight when the kill comes.
+    let receiver = Receiver::start().await;
+    receiver.set(Behaviour {
+        delay: Duration::from_millis(5),
+        ..Behaviour::default()
+    });
+    let mut add = vec!["outgoing", "add", "--url", &receiver.url];
+    for event in EVENTS {
+        add.extend(["--event", event]);
+    }
+    for _ in 0..SUBSCRIBERS {
+        cluster.first.cli(&add);
+    }
+    let servers = cluster.all();
+    let victim = servers[2];
+    let mut db = cluster.db().await;
+
+    // Batches go to all three instances at once; when half of them are done the third instance
+    // is killed (SIGKILL: no clean-up of any kind) and the other two carry on.
+    let (next, done) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let (keep_going, victim_stop) = (AtomicBool::new(false), AtomicBool::new(false));
+    let kill = async {
+        while done.load(Ordering::SeqCst) < BATCHES / 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        victim_stop.store(true, Ordering::SeqCst);
+        let killed = std::process::Command::new("kill")
+            .args(["-KILL", &victim.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        leased_by(&mut db, victim.pid()).await
+    };
+    let (_, _, _, in_flight) = tokio::join!(
+        fire(servers[0], &next, &keep_going, &done),
+        fire(servers[1], &next, &keep_going, &done),
+        fire(victim, &next, &victim_stop, &done),
+        kill,
+    );
+    let fired_in = started.elapsed();
+
+    // Every delivery of every recorded event reaches the handler: the survivors take over the
+    // dead instance's rows once their lease runs out.
+    let events: i64 = sqlx::query("SELECT COUNT(*) AS n FROM events")
+        .fetch_one(&mut db)
+        .await
+        .unwrap()
+        .get("n");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let stored = loop {
+        let stored = stored_deliveries(&mut db).await;
+        if stored.values().all(|(_, d)| d.status != "pending") {
+            break stored;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "deliveries still pending after 40 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(stored.len() as i64, events * SUBSCRIBERS as i64);
+
+    // Count what the handler got per delivery.
+    let mut received: HashMap<Key, i64> = HashMap::new();
+    for request in receiver.requests() {
+        let body = request.decoded();
+        let key = (
+            scalar(&body["event"]),
+            scalar(&body["event_handler_id"]),
+            scalar(&body["data"]["FIELDS"]["ID"]),
+        );
+        *received.entry(key).or_default() += 1;
+    }
+    assert!(
+        received.keys().all(|key| stored.contains_key(key)),
+        "a delivery the store does not know"
+    );
+
+    // Each delivery was acknowledged (answered 200 and written as such) exactly once. A second
+    // copy is allowed only for a row the dead instance held: its request was answered, but the
+    // outcome died with the process, so nothing marked it delivered and a survivor sent it again.
+    let mut resent = 0;
+    for (key, (id, delivery)) in &stored {
+        let copies = received.get(key).copied().unwrap_or(0);
+        assert_eq!(delivery.status, "delivered", "delivery {id}");
+        assert!(copies >= 1, "delivery {id} never reached the handler");
+        assert_eq!(delivery.acknowledged, 1, "delivery {id} acknowledged twice");
+        let unrecorded = copies - delivery.attempts;
+        assert!(
+            (0..=1).contains(&unrecorded),
+            "delivery {id}: {copies} copies, {} attempts",
+            delivery.attempts
+        );
+        if unrecorded == 1 {
+            assert!(
+                in_flight.contains(id),
+                "delivery {id} sent twice but not held by the dead instance"
+            );
+            resent += 1;
+        }
+    }
+    let copies: i64 = received.values().sum();
+    eprintln!(
+        "{test}: {events} events ({} batches answered of {BATCHES}), {} deliveries, {copies} \
+         received; the killed instance held {} leased rows, {resent} of them had reached the \
+         handler and were sent again; no acknowledged delivery sent twice; events fired in \
+         {fired_in:.1?}, all delivered after {:.1?}",
+        done.load(Ordering::SeqCst),
+        stored.len(),
+        in_flight.len(),
+        started.elapsed(),
+    );
+}

@@ -1,0 +1,207 @@
+//! What instances sharing a database rely on: the shared rate and operating-time buckets (on both
+//! stores, the rate bucket also under concurrent callers on PostgreSQL) and the outbox
+//! notification sent at commit (PostgreSQL).
+//! The PostgreSQL parts run when `B24LITE_TEST_POSTGRES_URL` is set, each on a database of its
+//! own that is dropped afterwards.
+
+use std::time::Duration;
+
+use b24lite_store::events::{self, NewEvent};
+use b24lite_store::operating;
+use b24lite_store::rate::{self, Bucket};
+use b24lite_store::wakeup::{OutboxListener, Wake};
+use b24lite_store::{Store, outgoing, random};
+use serde_json::json;
+use sqlx::{Connection, PgConnection};
+
+/// A fresh PostgreSQL database, dropped on drop.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    async fn create() -> Option<PgDatabase> {
+        let admin_url = std::env::var("B24LITE_TEST_POSTGRES_URL").ok()?;
+        let name = format!("b24lite_store_{}", random::token(12));
+        run(&admin_url, &format!("CREATE DATABASE {name}")).await;
+        let base = admin_url.rsplit_once('/').map_or(&*admin_url, |(b, _)| b);
+        let url = format!("{base}/{name}");
+        Some(PgDatabase {
+            admin_url,
+            name,
+            url,
+        })
+    }
+
+    async fn drop_now(self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        run(&self.admin_url, &sql).await;
+    }
+}
+
+async fn run(url: &str, sql: &str) {
+    let mut conn = PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
+async fn sqlite() -> (Store, std::path::PathBuf) {
+    let path = std::env::temp_dir().join(format!("b24lite-inst-{}.db", random::token(10)));
+    let store = Store::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    (store, path)
+}
+
+const BUCKET: Bucket = Bucket {
+    drain: 2.0,
+    limit: 5.0,
+};
+
+async fn admit(store: &Store, key: &str, now: f64) -> bool {
+    let mut conn = store.pool().acquire().await.unwrap();
+    rate::admit(&mut conn, key, now, BUCKET).await.unwrap()
+}
+
+/// The leaky-bucket rule, as the in-memory limiter applies it.
+async fn bucket_rule(store: &Store) {
+    for _ in 0..5 {
+        assert!(admit(store, "webhook:1", 100.0).await);
+    }
+    assert!(!admit(store, "webhook:1", 100.0).await);
+    // A refused request adds nothing: 0.5 s later one place is free again, and only one.
+    assert!(admit(store, "webhook:1", 100.5).await);
+    assert!(!admit(store, "webhook:1", 100.5).await);
+    // Another credential has a bucket of its own; a clock a little behind drains nothing.
+    assert!(admit(store, "app:1", 100.5).await);
+    assert!(!admit(store, "webhook:1", 100.2).await);
+    // A full drain empties the bucket.
+    for _ in 0..5 {
+        assert!(admit(store, "webhook:1", 110.0).await);
+    }
+}
+
+/// The operating-time buckets: one per minute, each living 10 minutes from its first call.
+async fn operating_rule(store: &Store) {
+    let mut conn = store.pool().acquire().await.unwrap();
+    let (key, method) = ("webhook:1", "profile");
+    operating::record(&mut conn, key, method, 1000.0, 20.0)
+        .await
+        .unwrap();
+    operating::record(&mut conn, key, method, 1010.0, 5.0)
+        .await
+        .unwrap();
+    operating::record(&mut conn, key, method, 1100.0, 10.0)
+        .await
+        .unwrap();
+    let load = async |conn: &mut b24lite_store::AnyConnection, method: &str, now: f64| {
+        operating::load(conn, key, method, now).await.unwrap()
+    };
+    assert_eq!(load(&mut conn, method, 1200.0).await, (35.0, Some(1000.0)));
+    assert_eq!(load(&mut conn, "user.admin", 1200.0).await, (0.0, None));
+    // The first minute's bucket (1000 and 1010) ends 600 s after its first call.
+    assert_eq!(load(&mut conn, method, 1599.5).await, (35.0, Some(1000.0)));
+    assert_eq!(load(&mut conn, method, 1600.0).await, (10.0, Some(1100.0)));
+}
+
+#[tokio::test]
+async fn limit_buckets_on_sqlite() {
+    let (store, path) = sqlite().await;
+    bucket_rule(&store).await;
+    operating_rule(&store).await;
+    store.close().await;
+    let _ = std::fs::remove_file(path);
+}
+
+#[tokio::test]
+async fn limit_buckets_on_postgres_and_the_rate_limit_under_concurrency() {
+    let Some(database) = PgDatabase::create().await else {
+        eprintln!("skipped: set B24LITE_TEST_POSTGRES_URL");
+        return;
+    };
+    let store = Store::open(&database.url).await.unwrap();
+    bucket_rule(&store).await;
+    operating_rule(&store).await;
+
+    // Forty callers at the same instant on separate connections: exactly the limit gets in.
+    let calls = (0..40).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { admit(&store, "webhook:2", 500.0).await })
+    });
+    let mut admitted = 0;
+    for call in calls.collect::<Vec<_>>() {
+        admitted += usize::from(call.await.unwrap());
+    }
+    assert_eq!(admitted, 5);
+
+    store.close().await;
+    database.drop_now().await;
+}
+
+/// The next wake-up, or `Err` when none comes within half a second.
+async fn next(listener: &mut OutboxListener) -> Result<Wake, tokio::time::error::Elapsed> {
+    let wake = tokio::time::timeout(Duration::from_millis(500), listener.next()).await?;
+    Ok(wake.unwrap())
+}
+
+#[tokio::test]
+async fn outbox_notification_arrives_at_commit_only() {
+    let Some(database) = PgDatabase::create().await else {
+        eprintln!("skipped: set B24LITE_TEST_POSTGRES_URL");
+        return;
+    };
+    let store = Store::open(&database.url).await.unwrap();
+    let add = "ONCRMCONTACTUSERFIELDADD";
+    let mut conn = store.pool().acquire().await.unwrap();
+    outgoing::create(
+        &mut conn,
+        "http://a/",
+        &[add.into()],
+        outgoing::Policy::Bitrix,
+        1,
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    let mut listener = OutboxListener::connect(&database.url).await.unwrap();
+    let event = |id: i64, request: &str| NewEvent {
+        name: add.into(),
+        data: json!({"FIELDS": {"ID": id}}),
+        user_id: None,
+        request_id: request.into(),
+        auth_connector: None,
+        app_id: None,
+    };
+
+    // Rolled back: nothing is announced. An event nobody subscribes to: nothing either.
+    let mut tx = store.begin_write().await.unwrap();
+    events::record(&mut tx, &event(1, "r1"), 10).await.unwrap();
+    tx.rollback().await.unwrap();
+    let mut tx = store.begin_write().await.unwrap();
+    let lonely = NewEvent {
+        name: "ONCRMCONTACTUSERFIELDDELETE".into(),
+        ..event(1, "r2")
+    };
+    events::record(&mut tx, &lonely, 10).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(next(&mut listener).await.is_err(), "woken for nothing");
+
+    // Committed with a delivery: one notification for the transaction, however many events.
+    let mut tx = store.begin_write().await.unwrap();
+    events::record(&mut tx, &event(2, "r3"), 10).await.unwrap();
+    events::record(&mut tx, &event(3, "r3"), 10).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(next(&mut listener).await.unwrap(), Wake::Notified);
+    assert!(
+        next(&mut listener).await.is_err(),
+        "one transaction, one wake-up"
+    );
+
+    drop(listener);
+    store.close().await;
+    database.drop_now().await;
+}
