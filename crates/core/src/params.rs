@@ -12,6 +12,7 @@
 //! Methods read parameters through the helpers at the bottom of this file, which accept both
 //! shapes (a list sent as `a[0]=x&a[1]=y`, as `a[]=x`, or as a JSON array).
 
+use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
 /// The decoded parameters of one call: always a JSON object at the top level.
@@ -31,17 +32,18 @@ pub enum ParamsError {
 }
 
 /// Decodes an `application/x-www-form-urlencoded` string (a query string or a form body) into
-/// `into`, later keys overwriting earlier ones as PHP's `parse_str` does.
+/// `into`, later keys overwriting earlier ones as PHP's `parse_str` does. Time is linear in the
+/// input: every key is found through a hash index, and `[]` appends at a kept next index.
 pub fn merge_form(into: &mut Params, input: &[u8]) -> Result<(), ParamsError> {
     ensure_utf8(input)?;
-    let mut tree = Node::Map(Vec::new());
-    if let Node::Map(entries) = &mut tree {
-        entries.extend(into.iter().map(|(k, v)| (k.clone(), Node::from_json(v))));
+    let mut root = PhpArray::default();
+    for (key, value) in into.iter() {
+        root.set(key.clone(), Node::from_json(value));
     }
     for (key, value) in form_urlencoded::parse(input) {
-        insert_form_pair(&mut tree, &key, value.into_owned())?;
+        insert_form_pair(&mut root, &key, value.into_owned())?;
     }
-    *into = match tree.into_json() {
+    *into = match Node::Map(root).into_json() {
         Value::Object(map) => map,
         _ => Params::new(),
     };
@@ -94,42 +96,84 @@ pub fn merge_over(base: &mut Params, overlay: Params) {
     }
 }
 
-/// A PHP array under construction: keys in insertion order, or a scalar string.
+/// A PHP array under construction: keys in insertion order with a hash index, and the next key
+/// that `[]` appends at (one more than the largest integer key so far, or 0).
+#[derive(Debug, Clone, Default)]
+struct PhpArray {
+    entries: IndexMap<String, Node>,
+    largest_int_key: Option<i64>,
+}
+
+impl PhpArray {
+    fn set(&mut self, key: String, node: Node) {
+        self.note_key(&key);
+        self.entries.insert(key, node);
+    }
+
+    fn note_key(&mut self, key: &str) {
+        if let Ok(n) = key.parse::<i64>() {
+            self.largest_int_key = Some(self.largest_int_key.map_or(n, |m| m.max(n)));
+        }
+    }
+
+    /// The key PHP gives to `name[]`.
+    fn append_key(&self) -> String {
+        self.largest_int_key
+            .map_or(0, |m| m.saturating_add(1))
+            .to_string()
+    }
+
+    /// The child array under `key`, created (or replacing a scalar) as PHP does.
+    fn child(&mut self, key: String) -> &mut PhpArray {
+        self.note_key(&key);
+        let slot = self
+            .entries
+            .entry(key)
+            .or_insert_with(|| Node::Map(PhpArray::default()));
+        if !matches!(slot, Node::Map(_)) {
+            *slot = Node::Map(PhpArray::default());
+        }
+        match slot {
+            Node::Map(child) => child,
+            Node::Scalar(_) => unreachable!("replaced by an array just above"),
+        }
+    }
+}
+
+/// A PHP value under construction: an array or a scalar.
 #[derive(Debug, Clone)]
 enum Node {
     Scalar(Value),
-    Map(Vec<(String, Node)>),
+    Map(PhpArray),
 }
 
 impl Node {
     fn from_json(value: &Value) -> Node {
+        let mut array = PhpArray::default();
         match value {
-            Value::Array(items) => Node::Map(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| (i.to_string(), Node::from_json(v)))
-                    .collect(),
-            ),
-            Value::Object(map) => Node::Map(
-                map.iter()
-                    .map(|(k, v)| (k.clone(), Node::from_json(v)))
-                    .collect(),
-            ),
-            scalar => Node::Scalar(scalar.clone()),
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    array.set(i.to_string(), Node::from_json(v));
+                }
+            }
+            Value::Object(map) => {
+                for (k, v) in map {
+                    array.set(k.clone(), Node::from_json(v));
+                }
+            }
+            scalar => return Node::Scalar(scalar.clone()),
         }
+        Node::Map(array)
     }
 
     fn into_json(self) -> Value {
         match self {
             Node::Scalar(value) => value,
-            Node::Map(entries) => {
-                let dense = entries
-                    .iter()
-                    .enumerate()
-                    .all(|(i, (k, _))| *k == i.to_string());
+            Node::Map(array) => {
+                let entries = array.entries;
+                let dense = entries.keys().enumerate().all(|(i, k)| *k == i.to_string());
                 if dense && !entries.is_empty() {
-                    Value::Array(entries.into_iter().map(|(_, n)| n.into_json()).collect())
+                    Value::Array(entries.into_values().map(Node::into_json).collect())
                 } else {
                     Value::Object(
                         entries
@@ -141,34 +185,6 @@ impl Node {
             }
         }
     }
-
-    /// The child map under `key`, created (or replacing a scalar) as PHP does.
-    fn child_map(entries: &mut Vec<(String, Node)>, key: String) -> &mut Vec<(String, Node)> {
-        let index = match entries.iter().position(|(k, _)| *k == key) {
-            Some(i) => i,
-            None => {
-                entries.push((key, Node::Map(Vec::new())));
-                entries.len() - 1
-            }
-        };
-        let slot = &mut entries[index].1;
-        if !matches!(slot, Node::Map(_)) {
-            *slot = Node::Map(Vec::new());
-        }
-        match slot {
-            Node::Map(children) => children,
-            Node::Scalar(_) => unreachable!("replaced by a map just above"),
-        }
-    }
-}
-
-/// The key PHP gives to `name[]`: one more than the largest integer key so far, or 0.
-fn next_index(entries: &[(String, Node)]) -> String {
-    let max = entries
-        .iter()
-        .filter_map(|(k, _)| k.parse::<i64>().ok())
-        .max();
-    max.map_or(0, |m| m + 1).to_string()
 }
 
 /// Splits `name[a][b][]` into `name` and `["a", "b", ""]`, following PHP's rules: the base name
@@ -202,7 +218,7 @@ fn php_base_name(name: &str) -> String {
         .collect()
 }
 
-fn insert_form_pair(tree: &mut Node, raw_key: &str, value: String) -> Result<(), ParamsError> {
+fn insert_form_pair(root: &mut PhpArray, raw_key: &str, value: String) -> Result<(), ParamsError> {
     let (base, segments) = split_key(raw_key);
     if base.is_empty() {
         return Ok(());
@@ -210,23 +226,19 @@ fn insert_form_pair(tree: &mut Node, raw_key: &str, value: String) -> Result<(),
     if segments.len() >= MAX_NESTING {
         return Err(ParamsError::TooDeep(base));
     }
-    let Node::Map(root) = tree else { return Ok(()) };
     let mut path = std::iter::once(base).chain(segments).peekable();
-    let mut entries = root;
+    let mut array = root;
     while let Some(key) = path.next() {
         let key = if key.is_empty() {
-            next_index(entries)
+            array.append_key()
         } else {
             key
         };
         if path.peek().is_none() {
-            match entries.iter_mut().find(|(k, _)| *k == key) {
-                Some(slot) => slot.1 = Node::Scalar(Value::String(value)),
-                None => entries.push((key, Node::Scalar(Value::String(value)))),
-            }
+            array.set(key, Node::Scalar(Value::String(value)));
             return Ok(());
         }
-        entries = Node::child_map(entries, key);
+        array = array.child(key);
     }
     Ok(())
 }

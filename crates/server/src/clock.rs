@@ -34,12 +34,31 @@ impl Clock {
         self.now_micros().div_euclid(1_000_000)
     }
 
-    /// Moves the clock forward (tests only; the admin API guards it).
-    pub fn advance(&self, seconds: i64) {
+    /// Moves the clock forward (tests only; the admin API guards it). Refuses a negative step
+    /// and one that would put the clock more than [`MAX_AHEAD_SECS`] ahead of the system clock,
+    /// so that arithmetic on times never overflows.
+    pub fn advance(&self, seconds: i64) -> Result<(), OutOfRange> {
+        let step = seconds
+            .checked_mul(1_000_000)
+            .filter(|step| *step >= 0)
+            .ok_or(OutOfRange)?;
         self.offset_micros
-            .fetch_add(seconds * 1_000_000, Ordering::Relaxed);
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |offset| {
+                offset
+                    .checked_add(step)
+                    .filter(|total| *total <= MAX_AHEAD_SECS * 1_000_000)
+            })
+            .map(|_| ())
+            .map_err(|_| OutOfRange)
     }
 }
+
+/// How far ahead of the system clock the clock may be moved: a century.
+pub const MAX_AHEAD_SECS: i64 = 100 * 366 * 86_400;
+
+/// A clock step that is negative or would go past [`MAX_AHEAD_SECS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfRange;
 
 #[cfg(test)]
 mod tests {
@@ -50,7 +69,17 @@ mod tests {
         let clock = Clock::default();
         let copy = clock.clone();
         let before = copy.now();
-        clock.advance(3600);
+        clock.advance(3600).unwrap();
         assert!(copy.now() >= before + 3600);
+    }
+
+    #[test]
+    fn steps_out_of_range_are_refused_and_change_nothing() {
+        let clock = Clock::default();
+        assert_eq!(clock.advance(-1), Err(OutOfRange));
+        assert_eq!(clock.advance(i64::MAX), Err(OutOfRange));
+        clock.advance(MAX_AHEAD_SECS - 10).unwrap();
+        assert_eq!(clock.advance(11), Err(OutOfRange));
+        assert!(clock.now() > 0, "the clock never wraps around");
     }
 }

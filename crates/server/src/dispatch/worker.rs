@@ -178,10 +178,18 @@ async fn app_body(
     ts: i64,
 ) -> Result<String, b24lite_store::StoreError> {
     let shape = b24lite_core::events::find(&row.event).map_or(AuthBlock::Tokens, |info| info.auth);
-    let user_id = app.user_id.filter(|_| shape != AuthBlock::PortalOnly);
+    let mut conn = engine.state.store.pool().acquire().await?;
+    let user_id = match app.user_id.filter(|_| shape != AuthBlock::PortalOnly) {
+        // A binding's `auth_type` may name a user who does not exist or was deactivated: no
+        // token could work, so none is sent, as when no user is behind the change.
+        Some(id) => b24lite_store::portal::get_user(&mut conn, id)
+            .await?
+            .filter(|user| user.active)
+            .map(|user| user.id),
+        None => None,
+    };
     let tokens = match user_id {
         Some(user_id) => {
-            let mut conn = engine.state.store.pool().acquire().await?;
             let lifetimes = engine.state.config.token_lifetimes();
             let pair =
                 b24lite_store::apps::issue_tokens(&mut conn, app.app_id, user_id, ts, lifetimes)

@@ -16,7 +16,7 @@
 //! - `POST /admin/clock/advance` `{"seconds": N}`: only with `--allow-clock-control` (404
 //!   otherwise).
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -28,6 +28,7 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use crate::dispatch::client::check_url;
+use crate::http::admin_input::{Body, Param};
 use crate::http::{admin_apps, admin_log};
 use crate::state::AppState;
 
@@ -51,7 +52,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/clock/advance", post(advance_clock))
         .merge(admin_log::router())
         .merge(admin_apps::router())
-        .layer(middleware::from_fn_with_state(state, require_admin_key))
+        // Only matched admin routes need the key: an unknown path stays a plain 404.
+        .route_layer(middleware::from_fn_with_state(state, require_admin_key))
 }
 
 async fn require_admin_key(
@@ -126,7 +128,7 @@ struct NewWebhook {
     policy: Option<String>,
 }
 
-async fn create_webhook(State(state): State<AppState>, Json(input): Json<NewWebhook>) -> Response {
+async fn create_webhook(State(state): State<AppState>, Body(input): Body<NewWebhook>) -> Response {
     let checked = check_input(
         Some(&input.url),
         Some(&input.events),
@@ -200,8 +202,8 @@ struct WebhookPatch {
 
 async fn update_webhook(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
-    Json(input): Json<WebhookPatch>,
+    Param(id): Param<i64>,
+    Body(input): Body<WebhookPatch>,
 ) -> Response {
     let checked = check_input(
         input.url.as_deref(),
@@ -241,7 +243,7 @@ async fn list_webhooks(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn get_webhook(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
+async fn get_webhook(State(state): State<AppState>, Param(id): Param<i64>) -> Response {
     let found = async {
         let mut conn = state.store.pool().acquire().await?;
         outgoing::get(&mut conn, id).await
@@ -253,7 +255,7 @@ async fn get_webhook(State(state): State<AppState>, Path(id): Path<i64>) -> Resp
     }
 }
 
-async fn delete_webhook(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
+async fn delete_webhook(State(state): State<AppState>, Param(id): Param<i64>) -> Response {
     let deleted = async {
         let mut tx = state.store.begin_write().await?;
         let deleted = outgoing::delete(&mut tx, id).await?;
@@ -267,15 +269,15 @@ async fn delete_webhook(State(state): State<AppState>, Path(id): Path<i64>) -> R
     }
 }
 
-async fn enable_webhook(state: State<AppState>, id: Path<i64>) -> Response {
+async fn enable_webhook(state: State<AppState>, id: Param<i64>) -> Response {
     set_enabled(state, id, true).await
 }
 
-async fn disable_webhook(state: State<AppState>, id: Path<i64>) -> Response {
+async fn disable_webhook(state: State<AppState>, id: Param<i64>) -> Response {
     set_enabled(state, id, false).await
 }
 
-async fn set_enabled(State(state): State<AppState>, Path(id): Path<i64>, on: bool) -> Response {
+async fn set_enabled(State(state): State<AppState>, Param(id): Param<i64>, on: bool) -> Response {
     let changed = async {
         let mut conn = state.store.pool().acquire().await?;
         if !outgoing::set_enabled(&mut conn, id, on).await? {
@@ -295,15 +297,14 @@ struct Advance {
     seconds: i64,
 }
 
-async fn advance_clock(State(state): State<AppState>, Json(input): Json<Advance>) -> Response {
+async fn advance_clock(State(state): State<AppState>, Body(input): Body<Advance>) -> Response {
     if !state.config.allow_clock_control {
         return not_found("route (start the server with --allow-clock-control)");
     }
-    if input.seconds < 0 {
-        let text = "the clock only moves forward";
+    if state.clock.advance(input.seconds).is_err() {
+        let text = "the clock only moves forward, and at most a century ahead";
         return failure(StatusCode::BAD_REQUEST, "INVALID_SECONDS", text);
     }
-    state.clock.advance(input.seconds);
     state.wake_dispatcher();
     Json(json!({"now": state.clock.now()})).into_response()
 }

@@ -16,7 +16,7 @@
 //! `OLD_VERSION`,
 //! 400 `INVALID_URL` / `NO_SCOPES` for a bad registration.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,6 +26,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::admin::{failure, internal, not_found};
+use super::admin_input::{Body, Param};
 use crate::app_lifecycle::{self, Install, LifecycleError};
 use crate::dispatch::client::check_url;
 use crate::state::AppState;
@@ -73,7 +74,7 @@ struct NewAppInput {
     scopes: Scopes,
 }
 
-async fn create_app(State(state): State<AppState>, Json(input): Json<NewAppInput>) -> Response {
+async fn create_app(State(state): State<AppState>, Body(input): Body<NewAppInput>) -> Response {
     if let Err(message) = check_url(&input.handler) {
         return failure(StatusCode::BAD_REQUEST, "INVALID_URL", &message);
     }
@@ -114,7 +115,7 @@ async fn list_apps(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn get_app(State(state): State<AppState>, Path(client_id): Path<String>) -> Response {
+async fn get_app(State(state): State<AppState>, Param(client_id): Param<String>) -> Response {
     let found = async {
         let mut conn = state.store.pool().acquire().await?;
         apps::find_by_client_id(&mut conn, &client_id).await
@@ -136,10 +137,10 @@ struct InstallInput {
 
 async fn install(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
-    input: Option<Json<InstallInput>>,
+    Param(client_id): Param<String>,
+    input: Option<Body<InstallInput>>,
 ) -> Response {
-    let input = input.map(|Json(input)| input).unwrap_or_default();
+    let input = input.map(|Body(input)| input).unwrap_or_default();
     let how = Install {
         user_id: input.user_id.unwrap_or(1),
         has_ui: input.ui,
@@ -159,7 +160,7 @@ async fn install(
     }
 }
 
-async fn finish(State(state): State<AppState>, Path(client_id): Path<String>) -> Response {
+async fn finish(State(state): State<AppState>, Param(client_id): Param<String>) -> Response {
     match app_lifecycle::finish(&state.store, &client_id).await {
         Ok(app) => Json(app_json(&app)).into_response(),
         Err(error) => refused(error),
@@ -174,10 +175,10 @@ struct UpdateInput {
 
 async fn update(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
-    input: Option<Json<UpdateInput>>,
+    Param(client_id): Param<String>,
+    input: Option<Body<UpdateInput>>,
 ) -> Response {
-    let version = input.and_then(|Json(input)| input.version);
+    let version = input.and_then(|Body(input)| input.version);
     let now = state.clock.now();
     match app_lifecycle::update(&state.store, &client_id, version, now).await {
         Ok(app) => {
@@ -196,10 +197,10 @@ struct UninstallInput {
 
 async fn uninstall(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
-    input: Option<Json<UninstallInput>>,
+    Param(client_id): Param<String>,
+    input: Option<Body<UninstallInput>>,
 ) -> Response {
-    let clean = input.is_some_and(|Json(input)| input.clean);
+    let clean = input.is_some_and(|Body(input)| input.clean);
     let now = state.clock.now();
     match app_lifecycle::uninstall(&state.store, &client_id, clean, now).await {
         Ok(app) => {

@@ -6,7 +6,8 @@
 //! `POST /admin/redeliver` takes `{"handler_id": N, "since": UNIX}` (`since` defaults to 0) and
 //! re-queues that handler's `failed` deliveries created since then; the answer is `{"count": n}`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -15,7 +16,8 @@ use b24lite_store::events::{self, EventFilter};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::http::admin::{internal, not_found};
+use crate::http::admin::{failure, internal, not_found};
+use crate::http::admin_input::{Body, Filter, Param};
 use crate::state::AppState;
 
 const DEFAULT_LIMIT: i64 = 100;
@@ -51,7 +53,7 @@ struct EventQuery {
     limit: Option<i64>,
 }
 
-async fn list_events(State(state): State<AppState>, Query(q): Query<EventQuery>) -> Response {
+async fn list_events(State(state): State<AppState>, Filter(q): Filter<EventQuery>) -> Response {
     let filter = EventFilter {
         name: q.name,
         since: q.since,
@@ -90,8 +92,18 @@ struct DeliveryQuery {
 
 async fn list_deliveries(
     State(state): State<AppState>,
-    Query(q): Query<DeliveryQuery>,
+    Filter(q): Filter<DeliveryQuery>,
 ) -> Response {
+    let statuses = [
+        deliveries::PENDING,
+        deliveries::DELIVERED,
+        deliveries::FAILED,
+        deliveries::DROPPED,
+    ];
+    if let Some(status) = q.status.as_deref().filter(|s| !statuses.contains(s)) {
+        let text = format!("unknown status '{status}': {}", statuses.join(", "));
+        return failure(StatusCode::BAD_REQUEST, "INVALID_STATUS", &text);
+    }
     let filter = DeliveryFilter {
         status: q.status,
         handler_id: q.handler_id,
@@ -108,7 +120,7 @@ async fn list_deliveries(
     answer(listed.await)
 }
 
-async fn get_delivery(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
+async fn get_delivery(State(state): State<AppState>, Param(id): Param<i64>) -> Response {
     let found = async {
         let mut conn = state.store.pool().acquire().await?;
         deliveries::get(&mut conn, id).await
@@ -120,7 +132,7 @@ async fn get_delivery(State(state): State<AppState>, Path(id): Path<i64>) -> Res
     }
 }
 
-async fn delivery_attempts(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
+async fn delivery_attempts(State(state): State<AppState>, Param(id): Param<i64>) -> Response {
     let listed = async {
         let mut conn = state.store.pool().acquire().await?;
         deliveries::attempts(&mut conn, Some(id), MAX_LIMIT).await
@@ -134,7 +146,7 @@ struct AttemptQuery {
     limit: Option<i64>,
 }
 
-async fn list_attempts(State(state): State<AppState>, Query(q): Query<AttemptQuery>) -> Response {
+async fn list_attempts(State(state): State<AppState>, Filter(q): Filter<AttemptQuery>) -> Response {
     let listed = async {
         let mut conn = state.store.pool().acquire().await?;
         deliveries::attempts(&mut conn, q.delivery_id, limit(q.limit)).await
@@ -142,7 +154,7 @@ async fn list_attempts(State(state): State<AppState>, Query(q): Query<AttemptQue
     answer(listed.await)
 }
 
-async fn redeliver_one(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
+async fn redeliver_one(State(state): State<AppState>, Param(id): Param<i64>) -> Response {
     let done = async {
         let mut conn = state.store.pool().acquire().await?;
         deliveries::redeliver(&mut conn, id, state.clock.now()).await
@@ -166,7 +178,7 @@ struct RedeliverFailed {
 
 async fn redeliver_failed(
     State(state): State<AppState>,
-    Json(input): Json<RedeliverFailed>,
+    Body(input): Body<RedeliverFailed>,
 ) -> Response {
     let done = async {
         let mut conn = state.store.pool().acquire().await?;

@@ -11,6 +11,7 @@
 
 pub mod admin;
 mod admin_apps;
+mod admin_input;
 mod admin_log;
 pub mod files;
 pub mod json;

@@ -4,7 +4,8 @@
 //! - `GET /oauth/authorize/?client_id=...&state=...` redirects (302) to the application's handler
 //!   URL with `code` (valid 30 s), `state`, `domain`, `member_id`, `scope`, `server_domain`.
 //!   b24lite has no login page: the code is issued for `user_id` (an extension parameter),
-//!   defaulting to the user who installed the application.
+//!   defaulting to the user who installed the application; an unknown or inactive user gets 400
+//!   `invalid_request` "User not found" rather than a code whose tokens could never work.
 //! - `GET|POST /oauth/token/` with `grant_type=authorization_code` (`code`) or `refresh_token`
 //!   (`refresh_token`), plus `client_id` and `client_secret`. Both answers carry `expires` and
 //!   `user_id` (the documented refresh answer has them; the code exchange gets them too, which no
@@ -19,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use b24lite_core::params::{self, Params, as_php_int, as_php_string};
 use b24lite_store::apps::{self, App, TokenPair};
-use b24lite_store::portal::Portal;
+use b24lite_store::portal::{self, Portal};
 use serde_json::json;
 
 use crate::http::json::respond;
@@ -85,12 +86,17 @@ async fn authorize(
             code: "invalid_client",
             description: "Application not installed",
         })?;
-    let user_id = params
-        .get("user_id")
-        .map(as_php_int)
-        .filter(|id| *id > 0)
-        .or(app.install_user_id)
-        .unwrap_or(1);
+    // `user_id` stands for the user who would be logged in to the portal's authorize page.
+    let user_id = match params.get("user_id") {
+        Some(given) => as_php_int(given),
+        None => app.install_user_id.unwrap_or(1),
+    };
+    let user = portal::get_user(&mut conn, user_id)
+        .await
+        .map_err(server_error)?;
+    if !user.is_some_and(|user| user.active) {
+        return Err(bad_request("invalid_request", "User not found"));
+    }
     let code = apps::issue_code(&mut conn, app.id, user_id, state.clock.now(), CODE_TTL)
         .await
         .map_err(server_error)?;

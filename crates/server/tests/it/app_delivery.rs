@@ -187,3 +187,32 @@ async fn an_application_event_without_its_application_reaches_no_one() {
     let log = server.cli(&["deliveries", "list"]);
     assert!(!log.contains("ONAPPTEST"), "{log}");
 }
+
+/// A binding whose `auth_type` names no user of the portal gets deliveries without token keys,
+/// never a token that cannot work.
+#[tokio::test]
+async fn a_binding_for_an_unknown_user_gets_no_tokens() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let app = server.install_app("crm", &[]);
+    let bind =
+        json!({"event": "ONCRMCONTACTUSERFIELDADD", "handler": receiver.url, "auth_type": 999});
+    assert_eq!(
+        server
+            .app_call(&app.access_token, "event.bind", bind)
+            .await
+            .1["result"],
+        json!(true)
+    );
+    add_field(&server, "FOR_NOBODY").await;
+    let view = receiver.wait_for(1).await[0].decoded();
+    let auth = view["auth"].as_object().unwrap();
+    assert!(
+        !auth.contains_key("access_token") && !auth.contains_key("user_id"),
+        "{view}"
+    );
+    assert_eq!(
+        view["auth"]["application_token"],
+        app.tokens["application_token"]
+    );
+}

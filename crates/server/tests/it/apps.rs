@@ -232,4 +232,21 @@ async fn authorization_code_flow() {
         (status, body["error"].clone()),
         (401, json!("invalid_client"))
     );
+
+    // No code for a user the portal does not have.
+    for user in ["999", "abc"] {
+        let url = format!(
+            "{}/oauth/authorize/?client_id={}&user_id={user}",
+            server.base_url, app.client_id
+        );
+        let (status, body) = server.get(&url).await;
+        assert_eq!(
+            (status, body),
+            (
+                400,
+                json!({"error": "invalid_request", "error_description": "User not found"})
+            ),
+            "user_id={user}"
+        );
+    }
 }

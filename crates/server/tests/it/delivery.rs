@@ -801,3 +801,81 @@ async fn an_outgoing_webhook_can_be_changed_and_keeps_its_handler_ids() {
     let (status, _) = server.admin("GET", &path, None).await;
     assert_eq!(status, 404);
 }
+
+/// The admin API answers malformed input in its own JSON format, never with axum's plain text;
+/// an unknown path is a 404 without the key too; the clock cannot be pushed past its range.
+#[tokio::test]
+async fn admin_refusals_are_json_errors() {
+    let server = TestServer::start_with(&["--allow-clock-control"]).await;
+    let key = std::fs::read_to_string(server.data_dir.path().join("admin.key")).unwrap();
+    let key = key.trim();
+    let send = |method: reqwest::Method, path: &str| {
+        server
+            .client()
+            .request(method, format!("{}{path}", server.base_url))
+            .bearer_auth(key)
+    };
+    let cases = [
+        (
+            send(reqwest::Method::POST, "/admin/outgoing-webhooks")
+                .header("content-type", "application/json")
+                .body("{not json"),
+            400,
+            "INVALID_BODY",
+        ),
+        (
+            send(reqwest::Method::POST, "/admin/outgoing-webhooks").body("url=x"),
+            415,
+            "INVALID_BODY",
+        ),
+        (
+            send(reqwest::Method::POST, "/admin/outgoing-webhooks")
+                .json(&json!({"url": "http://127.0.0.1:1/"})),
+            422,
+            "INVALID_BODY",
+        ),
+        (
+            send(reqwest::Method::GET, "/admin/outgoing-webhooks/abc"),
+            400,
+            "INVALID_PATH",
+        ),
+        (
+            send(reqwest::Method::GET, "/admin/deliveries?status=bogus"),
+            400,
+            "INVALID_STATUS",
+        ),
+        (
+            send(reqwest::Method::GET, "/admin/events?limit=ten"),
+            400,
+            "INVALID_QUERY",
+        ),
+        (
+            send(reqwest::Method::POST, "/admin/clock/advance").json(&json!({"seconds": i64::MAX})),
+            400,
+            "INVALID_SECONDS",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let response = request.send().await.unwrap();
+        let got = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!((got, &body["error"]), (status, &json!(code)), "{body}");
+        assert!(body["error_description"].is_string(), "{body}");
+    }
+    let (status, now) = server
+        .admin("POST", "/admin/clock/advance", Some(json!({"seconds": 0})))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        now["now"].as_i64().unwrap() > 1_700_000_000,
+        "the clock did not wrap: {now}"
+    );
+
+    let unknown = server
+        .client()
+        .get(format!("{}/no/such/page", server.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status().as_u16(), 404);
+}
