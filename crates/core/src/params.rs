@@ -291,7 +291,8 @@ pub fn as_php_string(value: &Value) -> Option<String> {
     }
 }
 
-/// PHP's `(int)` cast: leading digits of a string (`"12abc"` → 12), 0 when there are none.
+/// PHP's `(int)` cast: the leading number of a string (`"12abc"` → 12, `"1e2"` → 100 and
+/// `"2.9"` → 2 as PHP 7.1+ reads a leading float), 0 when there is none.
 pub fn as_php_int(value: &Value) -> i64 {
     match value {
         Value::Number(n) => n
@@ -299,9 +300,45 @@ pub fn as_php_int(value: &Value) -> i64 {
             .or_else(|| n.as_f64().map(|f| f as i64))
             .unwrap_or(0),
         Value::Bool(b) => i64::from(*b),
-        Value::String(s) => leading_int(s),
+        Value::String(s) => leading_float(s).map_or_else(|| leading_int(s), |f| f as i64),
         _ => 0,
     }
+}
+
+/// A leading float with a fraction or an exponent (`"1e2"`, `"2.5kg"`), as PHP's numeric-prefix
+/// rule reads it; `None` for a plain integer prefix (kept exact by [`leading_int`]) or none.
+fn leading_float(s: &str) -> Option<f64> {
+    let s = s.trim_start();
+    let bytes = s.as_bytes();
+    let digits = |from: usize| {
+        bytes[from..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count()
+    };
+    let mut end = usize::from(matches!(bytes.first(), Some(b'+' | b'-')));
+    let whole = digits(end);
+    end += whole;
+    let mut is_float = false;
+    if bytes.get(end) == Some(&b'.') && (whole > 0 || digits(end + 1) > 0) {
+        end += 1 + digits(end + 1);
+        is_float = true;
+    }
+    if whole == 0 && !is_float {
+        return None;
+    }
+    if matches!(bytes.get(end), Some(b'e' | b'E')) {
+        let sign = usize::from(matches!(bytes.get(end + 1), Some(b'+' | b'-')));
+        let exponent = digits(end + 1 + sign);
+        if exponent > 0 {
+            end += 1 + sign + exponent;
+            is_float = true;
+        }
+    }
+    if !is_float {
+        return None;
+    }
+    s[..end].parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
 fn leading_int(s: &str) -> i64 {
@@ -474,6 +511,12 @@ mod tests {
         assert_eq!(as_php_int(&json!(" -7")), -7);
         assert_eq!(as_php_int(&json!("abc")), 0);
         assert_eq!(as_php_int(&json!(3.9)), 3);
+        assert_eq!(as_php_int(&json!("1e2")), 100);
+        assert_eq!(as_php_int(&json!("2.9kg")), 2);
+        assert_eq!(as_php_int(&json!("-1.5e1")), -15);
+        assert_eq!(as_php_int(&json!(".5")), 0);
+        assert_eq!(as_php_int(&json!("7e")), 7);
+        assert_eq!(as_php_int(&json!("12345678901234567")), 12345678901234567);
         assert_eq!(as_php_string(&json!(true)), Some("1".into()));
         assert_eq!(as_php_string(&json!([1])), None);
         assert!(is_truthy(&json!("Y")) && is_truthy(&json!(true)) && !is_truthy(&json!("N")));

@@ -151,8 +151,14 @@ async fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
 /// Opens the store for a management command, creating the data folder and the portal if the
 /// server has never run there.
 pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating data folder {}", args.data_dir.display()))?;
+    // A mistyped --data must not quietly create a second portal with credentials of its own.
+    if args.database_url.is_none() && !args.data_dir.join("b24lite.db").exists() {
+        anyhow::bail!(
+            "no b24lite database in {} (check --data, or run `b24lite serve --data {}` once)",
+            args.data_dir.display(),
+            args.data_dir.display()
+        );
+    }
     let store = Store::open(&args.url())
         .await
         .context("opening the database")?;

@@ -95,6 +95,7 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
             handler,
             scope,
         } => {
+            crate::dispatch::client::check_url(&handler).map_err(anyhow::Error::msg)?;
             let store = open_store(&store).await?;
             let mut conn = store.pool().acquire().await?;
             let new = NewApp {

@@ -68,7 +68,7 @@ pub struct ServeConfig {
     pub store: StoreArgs,
     /// Public base URL of the portal (`https://b24.example.com`), used for `client_endpoint` and
     /// the portal domain. Default: the listening address.
-    #[arg(long, env = "B24LITE_PUBLIC_URL")]
+    #[arg(long, env = "B24LITE_PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
     /// Log format on stderr.
     #[arg(long, env = "B24LITE_LOG_FORMAT", value_enum, default_value = "text")]
@@ -77,11 +77,11 @@ pub struct ServeConfig {
     /// data folder and its path printed (trust it with REQUESTS_CA_BUNDLE / NODE_EXTRA_CA_CERTS).
     #[arg(long, env = "B24LITE_TLS")]
     pub tls: bool,
-    /// PEM certificate chain to serve with --tls.
-    #[arg(long, env = "B24LITE_TLS_CERT", requires = "tls_key")]
+    /// PEM certificate chain to serve with --tls (needs --tls and --tls-key).
+    #[arg(long, env = "B24LITE_TLS_CERT", requires_all = ["tls_key", "tls"])]
     pub tls_cert: Option<PathBuf>,
-    /// PEM private key to serve with --tls.
-    #[arg(long, env = "B24LITE_TLS_KEY", requires = "tls_cert")]
+    /// PEM private key to serve with --tls (needs --tls and --tls-cert).
+    #[arg(long, env = "B24LITE_TLS_KEY", requires_all = ["tls_cert", "tls"])]
     pub tls_key: Option<PathBuf>,
     /// Refuse plain-HTTP REST calls with 401 INVALID_REQUEST "Https required.", as the cloud does.
     #[arg(long, env = "B24LITE_REQUIRE_HTTPS")]
@@ -193,6 +193,18 @@ impl FromStr for RateLimit {
                 Ok(RateLimit::Bucket { drain, limit })
             }
         }
+    }
+}
+
+/// `--public-url`: an absolute http(s) URL with a host, kept without its trailing slash.
+fn parse_public_url(given: &str) -> Result<String, String> {
+    match reqwest::Url::parse(given) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {
+            Ok(given.trim_end_matches('/').to_string())
+        }
+        _ => Err(format!(
+            "'{given}' is not an http(s) URL such as https://b24.example.com"
+        )),
     }
 }
 

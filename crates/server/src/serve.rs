@@ -108,14 +108,20 @@ impl Server {
         })
     }
 
-    /// Prints the lines scripts read: the bound address, the webhook URL, the certificate.
+    /// Prints the lines scripts read: the bound address (always the socket itself, so a port
+    /// picked with `:0` is known), the public URL when it differs, the webhook URL, the
+    /// certificate.
     pub fn announce(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let bound = format!("{scheme}://{}", self.address);
         writeln!(
             out,
-            "b24lite {} listening on {}",
+            "b24lite {} listening on {bound}",
             env!("CARGO_PKG_VERSION"),
-            self.state.base_url
         )?;
+        if self.state.base_url != bound {
+            writeln!(out, "public url: {}", self.state.base_url)?;
+        }
         writeln!(
             out,
             "portal: {} (member_id {})",
@@ -190,6 +196,15 @@ fn load_or_create_admin_key(data_dir: &Path) -> anyhow::Result<String> {
         }
     }
     let key = random::token(40);
-    std::fs::write(&path, &key).with_context(|| format!("writing {}", path.display()))?;
+    write_private(&path, &key).with_context(|| format!("writing {}", path.display()))?;
     Ok(key)
+}
+
+/// Writes a secret readable by its owner only (the admin key guards client secrets).
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, contents.as_bytes())
 }

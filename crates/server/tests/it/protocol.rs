@@ -390,3 +390,73 @@ async fn cli_webhooks_work_while_the_server_runs() {
     let (status, body) = server.get(&format!("{url}scope")).await;
     assert_eq!((status, &body["result"]), (200, &json!(["user"])));
 }
+
+/// Start-up and management guards: the bound address is printed even behind `--public-url`,
+/// a malformed public URL or a certificate without `--tls` is refused, the admin key is private,
+/// and a management command pointed at a folder with no database refuses to create a portal.
+#[tokio::test]
+async fn start_up_and_management_guards() {
+    let server = TestServer::start_with(&["--public-url", "https://b24.example.com/"]).await;
+    assert!(
+        server.base_url.starts_with("http://127.0.0.1:"),
+        "{}",
+        server.base_url
+    );
+    assert_eq!(
+        server.printed("public url: ").await,
+        "https://b24.example.com"
+    );
+    assert!(
+        server
+            .webhook_url
+            .starts_with("https://b24.example.com/rest/1/")
+    );
+    let health = server
+        .client()
+        .get(format!("{}/healthz", server.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = server.data_dir.path().join("admin.key");
+        let mode = std::fs::metadata(key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "admin.key is readable by others: {mode:o}");
+    }
+
+    let binary = env!("CARGO_BIN_EXE_b24lite");
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(binary)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let missing = server.data_dir.path().join("no-such-folder");
+    let missing = missing.to_str().unwrap();
+    let (ok, stderr) = run(&[
+        "webhook", "add", "--data", missing, "--user", "1", "--scope", "crm",
+    ]);
+    assert!(!ok && stderr.contains("no b24lite database"), "{stderr}");
+    assert!(
+        !std::path::Path::new(missing).exists(),
+        "no folder was created"
+    );
+    let (ok, stderr) = run(&["serve", "--data", missing, "--public-url", "notaurl"]);
+    assert!(!ok && stderr.contains("not an http(s) URL"), "{stderr}");
+    let (ok, stderr) = run(&[
+        "serve",
+        "--data",
+        missing,
+        "--tls-cert",
+        "/x.pem",
+        "--tls-key",
+        "/x.key",
+    ]);
+    assert!(!ok && stderr.contains("--tls"), "{stderr}");
+}

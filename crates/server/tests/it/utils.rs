@@ -164,7 +164,7 @@ impl TestServer {
 
     /// Starts a server with extra `serve` flags.
     pub async fn start_with(args: &[&str]) -> TestServer {
-        TestServer::start_with_env(args, &[("RUST_LOG", "warn")], Stdio::inherit()).await
+        TestServer::start_with_env(args, &[("RUST_LOG", "error")], Stdio::inherit()).await
     }
 
     /// Starts a server with extra `serve` flags, environment variables and a stderr target.
@@ -183,7 +183,7 @@ impl TestServer {
         };
         let data_dir = tempfile::tempdir().unwrap();
         let database = TestDatabase::Borrowed { url };
-        let env = [("RUST_LOG", "warn")];
+        let env = [("RUST_LOG", "error")];
         Some(TestServer::launch(data_dir, database, args, &env, Stdio::inherit()).await)
     }
 
@@ -202,7 +202,7 @@ impl TestServer {
             launches.push(tokio::spawn(async move {
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 let data_dir = tempfile::tempdir().unwrap();
-                let env = [("RUST_LOG", "warn")];
+                let env = [("RUST_LOG", "error")];
                 TestServer::launch(data_dir, database, &args, &env, Stdio::inherit()).await
             }));
         }
@@ -227,7 +227,7 @@ impl TestServer {
             ..
         } = self;
         drop(child);
-        let env = [("RUST_LOG", "warn")];
+        let env = [("RUST_LOG", "error")];
         TestServer::launch(data_dir, database, args, &env, Stdio::inherit()).await
     }
 
