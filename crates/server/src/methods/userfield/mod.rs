@@ -238,10 +238,13 @@ async fn load(conn: &mut b24lite_store::AnyConnection, id: i64) -> Result<FieldD
 async fn get(ctx: CallContext, params: Params) -> MethodResult {
     let id = read_id(&params)?;
     let mut conn = ctx.state.store.pool().acquire().await.map_err(internal)?;
-    let field = load(&mut conn, id).await?;
-    let items = userfields::list_items(&mut conn, &[field.id])
+    let (field, items) = userfields::get_field_with_items(&mut conn, id)
         .await
-        .map_err(internal)?;
+        .map_err(internal)?
+        .ok_or_else(|| not_found(id))?;
+    if field.entity_id != ENTITY {
+        return Err(access_denied());
+    }
     Ok(MethodOutput::new(shape::render(&field, &items, Mode::Get)))
 }
 
