@@ -235,6 +235,10 @@ async fn load(conn: &mut b24lite_store::AnyConnection, id: i64) -> Result<FieldD
     Ok(field)
 }
 
+// FIXME(#7): `get` answers at about 0.13 of `/healthz`'s rate (issue 7 asks for 0.5): its one
+// query is a round trip to SQLite's connection thread, and SETTINGS and labels are parsed from
+// JSON text on every call. The way there is an in-process cache of definitions dropped on this
+// server's writes and, for other instances, on a PostgreSQL NOTIFY (issue 6's wake-ups).
 async fn get(ctx: CallContext, params: Params) -> MethodResult {
     let id = read_id(&params)?;
     let mut conn = ctx.state.store.pool().acquire().await.map_err(internal)?;
