@@ -235,7 +235,7 @@ async fn load(conn: &mut b24lite_store::AnyConnection, id: i64) -> Result<FieldD
     Ok(field)
 }
 
-// FIXME(#7): `get` answers at about 0.13 of `/healthz`'s rate (issue 7 asks for 0.5): its one
+// FIXME(#7): `get` answers at 0.08-0.13 of `/healthz`'s rate (issue 7 asks for 0.5): its one
 // query is a round trip to SQLite's connection thread, and SETTINGS and labels are parsed from
 // JSON text on every call. The way there is an in-process cache of definitions dropped on this
 // server's writes and, for other instances, on a PostgreSQL NOTIFY (issue 6's wake-ups).
