@@ -94,6 +94,7 @@ impl Server {
             portal,
             base_url,
             limits,
+            credentials: Default::default(),
             admin_key,
             outbox_signal: tokio::sync::Notify::new(),
             delivery_metrics: Default::default(),

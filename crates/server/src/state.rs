@@ -9,6 +9,7 @@ use b24lite_store::portal::Portal;
 use crate::clock::Clock;
 use crate::config::ServeConfig;
 use crate::rest::Registry;
+use crate::rest::auth::CredentialCache;
 use crate::rest::limits::Limits;
 
 /// Cheap to clone; derefs to [`Shared`].
@@ -24,6 +25,8 @@ pub struct Shared {
     /// Scheme, host and port clients reach the portal at, without a trailing slash.
     pub base_url: String,
     pub limits: Limits,
+    /// Webhook credentials recently read from the store (see [`CredentialCache`]).
+    pub credentials: CredentialCache,
     /// Protects `/admin/...`.
     pub admin_key: String,
     /// Signalled after a transaction that recorded events commits.

@@ -117,18 +117,23 @@ pub async fn claim(
                       ORDER BY next_attempt_at, id LIMIT $4 {lock})
          RETURNING id"
     );
-    let mut conn = store.pool().acquire().await?;
+    // A write transaction, so that on SQLite the claim takes its turn with the other writers of
+    // this process instead of polling for the lock.
+    let mut tx = store.begin_write().await?;
     let claimed = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(owner)
         .bind(lease_until)
         .bind(now)
         .bind(limit)
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut *tx)
         .await?;
-    if claimed.is_empty() {
-        return Ok(Vec::new());
-    }
-    load_claimed(&mut conn, owner).await
+    let loaded = if claimed.is_empty() {
+        Vec::new()
+    } else {
+        load_claimed(&mut tx, owner).await?
+    };
+    tx.commit().await?;
+    Ok(loaded)
 }
 
 async fn load_claimed(conn: &mut AnyConnection, owner: &str) -> Result<Vec<Claimed>, StoreError> {
@@ -239,45 +244,107 @@ pub struct Finished {
 
 /// Writes a batch of outcomes and their attempts in one transaction. A row whose lease was
 /// taken over meanwhile keeps the new owner's state; its attempt is still recorded.
+///
+/// Statements, not rows, are what a batch costs (each is a round trip to the database), so the
+/// attempts go in multi-row inserts and outcomes that are alike (typically: delivered, by one
+/// claim) in one update.
 pub async fn finish(store: &Store, batch: &[Finished], now: UnixTime) -> Result<(), StoreError> {
     let mut tx = store.begin_write().await?;
-    for done in batch {
-        if let Some(attempt) = &done.attempt {
-            insert_attempt(&mut tx, attempt).await?;
-        }
-        sqlx::query(
+    let attempts: Vec<&Attempt> = batch.iter().filter_map(|d| d.attempt.as_ref()).collect();
+    for chunk in attempts.chunks(ROWS_PER_INSERT) {
+        insert_attempts(&mut tx, chunk).await?;
+    }
+    for (outcome, ids) in alike_outcomes(batch) {
+        let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+        let sql = format!(
             "UPDATE deliveries SET status = $1, attempts = attempts + $2, next_attempt_at = $3,
                     last_error = $4, lease_owner = NULL, lease_expires_at = NULL, updated_at = $5
-             WHERE id = $6 AND lease_owner = $7",
-        )
-        .bind(done.status)
-        .bind(i64::from(done.attempt.is_some()))
-        .bind(done.next_attempt_at)
-        .bind(&done.last_error)
-        .bind(now)
-        .bind(done.delivery_id)
-        .bind(&done.owner)
-        .execute(&mut *tx)
-        .await?;
+             WHERE lease_owner = $6 AND id IN ({})",
+            ids.join(",")
+        );
+        // Ids are written into the SQL, so the statement is not worth keeping prepared.
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .persistent(false)
+            .bind(outcome.status)
+            .bind(i64::from(outcome.attempted))
+            .bind(outcome.next_attempt_at)
+            .bind(outcome.last_error)
+            .bind(now)
+            .bind(outcome.owner)
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await?;
     Ok(())
 }
 
-async fn insert_attempt(conn: &mut AnyConnection, attempt: &Attempt) -> Result<(), StoreError> {
-    sqlx::query(
+/// Attempts written by one INSERT at most (6 parameters each, well under SQLite's limit).
+const ROWS_PER_INSERT: usize = 100;
+
+/// What an update of [`finish`] writes, shared by the rows it covers.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Outcome<'a> {
+    status: &'static str,
+    attempted: bool,
+    next_attempt_at: Option<UnixTime>,
+    last_error: Option<&'a str>,
+    owner: &'a str,
+}
+
+/// The batch's delivery ids grouped by identical outcome, in first-seen order.
+fn alike_outcomes(batch: &[Finished]) -> Vec<(Outcome<'_>, Vec<i64>)> {
+    let mut groups: Vec<(Outcome<'_>, Vec<i64>)> = Vec::new();
+    for done in batch {
+        let outcome = Outcome {
+            status: done.status,
+            attempted: done.attempt.is_some(),
+            next_attempt_at: done.next_attempt_at,
+            last_error: done.last_error.as_deref(),
+            owner: &done.owner,
+        };
+        match groups.iter_mut().find(|(o, _)| *o == outcome) {
+            Some((_, ids)) => ids.push(done.delivery_id),
+            None => groups.push((outcome, vec![done.delivery_id])),
+        }
+    }
+    groups
+}
+
+async fn insert_attempts(
+    conn: &mut AnyConnection,
+    attempts: &[&Attempt],
+) -> Result<(), StoreError> {
+    let rows: Vec<String> = (0..attempts.len())
+        .map(|i| {
+            let p = i * 6;
+            format!(
+                "(${}, ${}, ${}, ${}, ${}, ${})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6
+            )
+        })
+        .collect();
+    let sql = format!(
         "INSERT INTO attempts (delivery_id, started_at, http_status, latency_ms, error_class,
                                response_body)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(attempt.delivery_id)
-    .bind(attempt.started_at)
-    .bind(attempt.http_status)
-    .bind(attempt.latency_ms)
-    .bind(&attempt.error_class)
-    .bind(&attempt.response_body)
-    .execute(conn)
-    .await?;
+         VALUES {}",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+    for attempt in attempts {
+        query = query
+            .bind(attempt.delivery_id)
+            .bind(attempt.started_at)
+            .bind(attempt.http_status)
+            .bind(attempt.latency_ms)
+            .bind(&attempt.error_class)
+            .bind(&attempt.response_body);
+    }
+    query.execute(conn).await?;
     Ok(())
 }
 

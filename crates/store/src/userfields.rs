@@ -136,6 +136,45 @@ pub async fn get_field(conn: &mut AnyConnection, id: i64) -> Result<Option<Field
     row.as_ref().map(field_from_row).transpose()
 }
 
+/// A definition with its enumeration items (SORT, then id), in one round trip: the cost of
+/// `crm.contact.userfield.get` is mostly round trips.
+pub async fn get_field_with_items(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<(FieldDef, Vec<EnumItem>)>, StoreError> {
+    let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("f.{c}")).collect();
+    let sql = format!(
+        "SELECT {}, i.id AS item_id, i.value AS item_value, i.sort AS item_sort,
+                i.def AS item_def, i.xml_id AS item_xml_id
+         FROM uf_fields f LEFT JOIN uf_enum_items i ON i.field_id = f.id
+         WHERE f.id = $1 ORDER BY i.sort, i.id",
+        columns.join(", ")
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_all(conn)
+        .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let field = field_from_row(first)?;
+    let mut items = Vec::new();
+    for row in &rows {
+        let Some(item_id) = row.try_get::<Option<i64>, _>("item_id")? else {
+            continue;
+        };
+        items.push(EnumItem {
+            id: item_id,
+            field_id: field.id,
+            value: row.try_get("item_value")?,
+            sort: row.try_get("item_sort")?,
+            def: flag(row, "item_def")?,
+            xml_id: row.try_get("item_xml_id")?,
+        });
+    }
+    Ok(Some((field, items)))
+}
+
 /// Fields of one entity matching every `(column, value)` exactly, ordered by `(column, asc)`
 /// pairs then id. Columns outside [`FIELD_COLUMNS`] are skipped.
 pub async fn list_fields(

@@ -41,8 +41,9 @@ pub use metrics::Metrics;
 
 use crate::state::AppState;
 
-/// Rows claimed at a time by one worker.
-const BATCH: i64 = 16;
+/// Rows claimed at a time by one worker. A claim costs two statements whatever its size, so
+/// larger claims are what lets ten subscribers get thousands of deliveries a second.
+const BATCH: i64 = 64;
 /// Handler groups sent at the same time by one server.
 const MAX_GROUPS: usize = 64;
 

@@ -67,6 +67,9 @@ async fn claim_and_send(engine: &Arc<Engine>) -> anyhow::Result<bool> {
         tokio::spawn(async move {
             send_group(&engine, &owner, rows).await;
             engine.gates.release(key);
+            // Claims made while this subscriber was busy skipped its newer rows: look again now
+            // rather than at the next sweep.
+            engine.state.wake_dispatcher();
             drop(permit);
         });
     }
