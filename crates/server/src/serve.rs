@@ -95,6 +95,7 @@ impl Server {
             base_url,
             limits,
             credentials: Default::default(),
+            fields: Default::default(),
             admin_key,
             outbox_signal: tokio::sync::Notify::new(),
             delivery_metrics: Default::default(),

@@ -8,6 +8,7 @@ use b24lite_store::portal::Portal;
 
 use crate::clock::Clock;
 use crate::config::ServeConfig;
+use crate::methods::userfield::cache::FieldCache;
 use crate::rest::Registry;
 use crate::rest::auth::CredentialCache;
 use crate::rest::limits::Limits;
@@ -27,6 +28,8 @@ pub struct Shared {
     pub limits: Limits,
     /// Webhook credentials recently read from the store (see [`CredentialCache`]).
     pub credentials: CredentialCache,
+    /// `crm.contact.userfield.get` answers recently read (see [`FieldCache`]).
+    pub fields: FieldCache,
     /// Protects `/admin/...`.
     pub admin_key: String,
     /// Signalled after a transaction that recorded events commits.

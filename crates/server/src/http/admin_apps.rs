@@ -204,6 +204,8 @@ async fn uninstall(
     let now = state.clock.now();
     match app_lifecycle::uninstall(&state.store, &client_id, clean, now).await {
         Ok(app) => {
+            // Its field types are gone: fields of those types no longer name an owner.
+            state.fields.invalidate();
             state.wake_dispatcher();
             Json(app_json(&app)).into_response()
         }

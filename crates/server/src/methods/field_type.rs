@@ -147,7 +147,10 @@ async fn add(ctx: CallContext, params: Params) -> MethodResult {
     };
     let mut conn = ctx.state.store.pool().acquire().await.map_err(internal)?;
     match field_types::add(&mut conn, app_id, &code, &fields, ctx.state.clock.now()).await {
-        Ok(()) => Ok(MethodOutput::new(true)),
+        Ok(()) => {
+            ctx.state.fields.invalidate();
+            Ok(MethodOutput::new(true))
+        }
         Err(StoreError::Conflict) => Err(taken()),
         Err(error) => Err(internal(error)),
     }
@@ -168,7 +171,11 @@ async fn update(ctx: CallContext, params: Params) -> MethodResult {
     };
     let mut conn = ctx.state.store.pool().acquire().await.map_err(internal)?;
     match field_types::update(&mut conn, app_id, &code, &fields).await {
-        Ok(true) => Ok(MethodOutput::new(true)),
+        Ok(true) => {
+            // Fields of the type show its owner: `get` answers kept so far may be outdated.
+            ctx.state.fields.invalidate();
+            Ok(MethodOutput::new(true))
+        }
         Ok(false) => Err(not_found()),
         Err(StoreError::Conflict) => Err(taken()),
         Err(error) => Err(internal(error)),
@@ -180,7 +187,11 @@ async fn delete(ctx: CallContext, params: Params) -> MethodResult {
     let code = code(&params, app_id)?;
     let mut conn = ctx.state.store.pool().acquire().await.map_err(internal)?;
     match field_types::delete(&mut conn, app_id, &code).await {
-        Ok(true) => Ok(MethodOutput::new(true)),
+        Ok(true) => {
+            // Fields of the type show its owner: `get` answers kept so far may be outdated.
+            ctx.state.fields.invalidate();
+            Ok(MethodOutput::new(true))
+        }
         Ok(false) => Err(not_found()),
         Err(error) => Err(internal(error)),
     }

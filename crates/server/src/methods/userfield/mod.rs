@@ -14,6 +14,7 @@
 //! field become invisible at once (reads join on the definition) and are purged by a background
 //! task ([`purge`]), so the call does not grow with the number of contacts.
 
+pub mod cache;
 mod enums;
 mod helpers;
 pub mod normalize;
@@ -135,6 +136,7 @@ async fn add(ctx: CallContext, params: Params) -> MethodResult {
         .await?;
     }
     tx.commit().await.map_err(internal)?;
+    ctx.state.fields.invalidate();
     ctx.state.wake_dispatcher();
     Ok(MethodOutput::new(json!(id)))
 }
@@ -273,12 +275,14 @@ async fn load(conn: &mut b24lite_store::AnyConnection, id: i64) -> Result<FieldD
     Ok(field)
 }
 
-// FIXME(#7): `get` answers at 0.08-0.13 of `/healthz`'s rate (issue 7 asks for 0.5): its one
-// query is a round trip to SQLite's connection thread, and SETTINGS and labels are parsed from
-// JSON text on every call. The way there is an in-process cache of definitions dropped on this
-// server's writes and, for other instances, on a PostgreSQL NOTIFY (issue 6's wake-ups).
+/// `get` is served from [`cache`] when the field was read within the last second and nothing
+/// this server committed since could have changed it.
 async fn get(ctx: CallContext, params: Params) -> MethodResult {
     let id = read_id(&params)?;
+    if let Some(answer) = ctx.state.fields.get(id) {
+        return Ok(MethodOutput::new(answer));
+    }
+    let ticket = ctx.state.fields.ticket();
     let mut conn = ctx.state.store.pool().acquire().await.map_err(internal)?;
     let (field, items) = userfields::get_field_with_items(&mut conn, id)
         .await
@@ -294,6 +298,7 @@ async fn get(ctx: CallContext, params: Params) -> MethodResult {
             .map_err(internal)?;
         shape::show_owner(&mut row, types.as_slice());
     }
+    ctx.state.fields.put(ticket, id, row.clone());
     Ok(MethodOutput::new(row))
 }
 
@@ -421,6 +426,7 @@ async fn update(ctx: CallContext, params: Params) -> MethodResult {
         .await?;
     }
     tx.commit().await.map_err(internal)?;
+    ctx.state.fields.invalidate();
     ctx.state.wake_dispatcher();
     Ok(MethodOutput::new(true))
 }
@@ -501,6 +507,7 @@ async fn delete(ctx: CallContext, params: Params) -> MethodResult {
     )
     .await?;
     tx.commit().await.map_err(internal)?;
+    ctx.state.fields.invalidate();
     ctx.state.wake_dispatcher();
     purge::spawn(ctx.state.store.clone());
     Ok(MethodOutput::new(true))

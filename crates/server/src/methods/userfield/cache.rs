@@ -1,0 +1,99 @@
+//! Recently rendered `crm.contact.userfield.get` answers, so that a hot field is served without
+//! a store round trip or re-parsing its JSON columns.
+//!
+//! Correctness rests on three rules:
+//! - every write of this server that can change what `get` shows (field add/update/delete, the
+//!   application field types behind `USER_TYPE_OWNER`) calls [`FieldCache::invalidate`] after
+//!   its commit;
+//! - a reader notes the generation before it reads the store and stores its answer only if no
+//!   invalidation happened meanwhile, so a read that raced a write never lands in the cache;
+//! - an entry is trusted for [`FIELD_TTL`] at most: the longest a change made by another
+//!   process (a second instance on PostgreSQL, an uninstall through the CLI) can stay unseen
+//!   here. Field ids are never reused, so a deleted field is never confused with a new one.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long a cached answer is trusted.
+pub const FIELD_TTL: Duration = Duration::from_secs(1);
+
+/// Fields kept at most; past that the cache starts afresh.
+const CAPACITY: usize = 2048;
+
+#[derive(Debug, Default)]
+pub struct FieldCache {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    generation: u64,
+    answers: HashMap<i64, (Instant, Value)>,
+}
+
+/// What a reader holds between noting the generation and storing its answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket(u64);
+
+impl FieldCache {
+    /// A fresh answer for field `id`, if one is kept.
+    pub fn get(&self, id: i64) -> Option<Value> {
+        let inner = self.lock();
+        let (read_at, answer) = inner.answers.get(&id)?;
+        (read_at.elapsed() < FIELD_TTL).then(|| answer.clone())
+    }
+
+    /// Notes the generation before reading the store.
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.lock().generation)
+    }
+
+    /// Keeps an answer read under `ticket`, unless a write invalidated the cache since.
+    pub fn put(&self, ticket: Ticket, id: i64, answer: Value) {
+        let mut inner = self.lock();
+        if inner.generation != ticket.0 {
+            return;
+        }
+        if inner.answers.len() >= CAPACITY {
+            inner.answers.clear();
+        }
+        inner.answers.insert(id, (Instant::now(), answer));
+    }
+
+    /// Forgets every answer; call after committing a change that `get` would show.
+    pub fn invalidate(&self) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.answers.clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_read_that_raced_a_write_is_not_kept() {
+        let cache = FieldCache::default();
+        let ticket = cache.ticket();
+        cache.invalidate();
+        cache.put(ticket, 1, json!("old"));
+        assert_eq!(cache.get(1), None);
+
+        let ticket = cache.ticket();
+        cache.put(ticket, 1, json!("current"));
+        assert_eq!(cache.get(1), Some(json!("current")));
+        cache.invalidate();
+        assert_eq!(cache.get(1), None);
+    }
+}
