@@ -4,7 +4,9 @@
 //! Choices where the specs are open: record ids and `ERROR` are strings, `EVENT_ADDITIONAL` is
 //! `{"user_id": "<id>"}` (`"0"` when no user made the change), `limit` is capped at 1000, and
 //! `event.offline.error` without `message_id` flags every record of the process.
-// FIXME(#5): `ONOFFLINEEVENT` notifications (with `minTimeout`) are not pushed to bound handlers.
+//!
+//! The queue is filled, and `ONOFFLINEEVENT` notices are scheduled (paced by `minTimeout`), by
+//! `b24lite_store::events::record` in the transaction of the change.
 
 use b24lite_core::params::{
     as_php_int, as_php_string, is_php_array, lookup_ci, php_array_entries, php_array_values,
