@@ -3,6 +3,7 @@
 //! - [`params`]: request parameters as PHP builds them (`fields[LIST][0][VALUE]=x`), and the
 //!   helpers methods use to read them the way the Bitrix24 server code does.
 //! - [`wire`]: the reverse direction, PHP `http_build_query` encoding for event deliveries.
+//! - [`php_json`]: JSON as PHP's encoder writes it, and answers kept with their encoding.
 //! - [`events`]: the catalogue of events b24lite fires, with their scopes.
 //! - [`error`]: the `{"error", "error_description"}` envelope with Bitrix24's codes and statuses.
 //!
@@ -11,6 +12,7 @@
 pub mod error;
 pub mod events;
 pub mod params;
+pub mod php_json;
 pub mod wire;
 
 pub use error::RestError;

@@ -26,11 +26,11 @@ use b24lite_core::params::{self, Params, as_php_string};
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::http::json::respond;
+use crate::http::json::{respond, respond_bytes};
 use crate::http::xml;
 use crate::rest::auth::{self, Route};
 use crate::rest::context::RequestInfo;
-use crate::rest::envelope::{Timing, success_body, time_block};
+use crate::rest::envelope::{Envelope, Timing, time_block};
 use crate::rest::{CallContext, MethodOutput};
 use crate::state::AppState;
 
@@ -58,9 +58,10 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
             Some(target) => call(&state, target, request, started).await,
             None => Err(RestError::method_not_found()),
         };
-        let response = match outcome {
-            Ok(body) => render(format, StatusCode::OK, &body),
-            Err(error) => render_error(format, &error),
+        let response = match (outcome, format) {
+            (Ok(envelope), Format::Json) => respond_bytes(StatusCode::OK, envelope.to_php_json()),
+            (Ok(envelope), Format::Xml) => xml::respond(StatusCode::OK, &envelope.into_tree()),
+            (Err(error), format) => render_error(format, &error),
         };
         let latency_ms = (state.clock.now_f64() - started) * 1000.0;
         tracing::info!(status = response.status().as_u16(), latency_ms, "rest call");
@@ -81,13 +82,10 @@ pub fn error_response(error: &RestError) -> Response {
 
 fn render_error(format: Format, error: &RestError) -> Response {
     let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
-    render(format, status, &error.to_json())
-}
-
-fn render(format: Format, status: StatusCode, body: &Value) -> Response {
+    let body = error.to_json();
     match format {
-        Format::Json => respond(status, body),
-        Format::Xml => xml::respond(status, body),
+        Format::Json => respond(status, &body),
+        Format::Xml => xml::respond(status, &body),
     }
 }
 
@@ -147,7 +145,7 @@ async fn call(
     target: Target,
     request: Request,
     started: f64,
-) -> Result<Value, RestError> {
+) -> Result<Envelope, RestError> {
     preflight(state, &target, &request)?;
     let (query, body) = read_params(state, request).await?;
     let (params, access_token) = merge_params(query, body);
@@ -179,7 +177,7 @@ async fn call(
         finish,
         operating,
     };
-    Ok(success_body(
+    Ok(Envelope::new(
         output,
         time_block(&timing, state.config.utc_offset),
     ))
@@ -259,7 +257,7 @@ async fn read_params(
         |e: params::ParamsError| RestError::invalid_request(format!("Malformed request: {e}"));
     let query =
         params::parse_form(request.uri().query().unwrap_or("").as_bytes()).map_err(malformed)?;
-    let headers = request.headers().clone();
+    let headers = request.headers();
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -63,14 +63,14 @@ pub async fn run(ctx: CallContext, params: Params) -> MethodResult {
                     operating: None,
                 };
                 let time = time_block(&timing, ctx.state.config.utc_offset);
-                results.time.push((key.clone(), time));
+                results.time.push((key.clone(), time.to_value()));
                 if let Some(total) = output.total {
                     results.total.push((key.clone(), json!(total)));
                 }
                 if let Some(next) = output.next {
                     results.next.push((key.clone(), json!(next)));
                 }
-                results.result.push((key, output.result));
+                results.result.push((key, output.result.into_tree()));
             }
             Err(error) => {
                 results.error.push((key, error.to_json()));

@@ -12,10 +12,10 @@
 //!   here. Field ids are never reused, so a deleted field is never confused with a new one.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use b24lite_core::php_json::Rendered;
 
 /// How long a cached answer is trusted.
 pub const FIELD_TTL: Duration = Duration::from_secs(1);
@@ -31,7 +31,7 @@ pub struct FieldCache {
 #[derive(Debug, Default)]
 struct Inner {
     generation: u64,
-    answers: HashMap<i64, (Instant, Value)>,
+    answers: HashMap<i64, (Instant, Arc<Rendered>)>,
 }
 
 /// What a reader holds between noting the generation and storing its answer.
@@ -40,7 +40,7 @@ pub struct Ticket(u64);
 
 impl FieldCache {
     /// A fresh answer for field `id`, if one is kept.
-    pub fn get(&self, id: i64) -> Option<Value> {
+    pub fn get(&self, id: i64) -> Option<Arc<Rendered>> {
         let inner = self.lock();
         let (read_at, answer) = inner.answers.get(&id)?;
         (read_at.elapsed() < FIELD_TTL).then(|| answer.clone())
@@ -52,7 +52,7 @@ impl FieldCache {
     }
 
     /// Keeps an answer read under `ticket`, unless a write invalidated the cache since.
-    pub fn put(&self, ticket: Ticket, id: i64, answer: Value) {
+    pub fn put(&self, ticket: Ticket, id: i64, answer: Arc<Rendered>) {
         let mut inner = self.lock();
         if inner.generation != ticket.0 {
             return;
@@ -82,18 +82,26 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn answer(text: &str) -> Arc<Rendered> {
+        Arc::new(Rendered::new(json!(text)))
+    }
+
+    fn cached(cache: &FieldCache, id: i64) -> Option<serde_json::Value> {
+        cache.get(id).map(|rendered| rendered.tree().clone())
+    }
+
     #[test]
     fn a_read_that_raced_a_write_is_not_kept() {
         let cache = FieldCache::default();
         let ticket = cache.ticket();
         cache.invalidate();
-        cache.put(ticket, 1, json!("old"));
-        assert_eq!(cache.get(1), None);
+        cache.put(ticket, 1, answer("old"));
+        assert_eq!(cached(&cache, 1), None);
 
         let ticket = cache.ticket();
-        cache.put(ticket, 1, json!("current"));
-        assert_eq!(cache.get(1), Some(json!("current")));
+        cache.put(ticket, 1, answer("current"));
+        assert_eq!(cached(&cache, 1), Some(json!("current")));
         cache.invalidate();
-        assert_eq!(cache.get(1), None);
+        assert_eq!(cached(&cache, 1), None);
     }
 }
