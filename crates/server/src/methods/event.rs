@@ -6,6 +6,10 @@
 //! a dot are accepted by default (local development is the main use); Bitrix24 refuses them with
 //! `ERROR_WRONG_HANDLER_URL`, and so does b24lite under `--refuse-private-targets` (decision 29),
 //! which also refuses private and link-local address literals.
+//!
+//! As in the server code, the connector of a binding is the request's `auth_connector` (the key
+//! the offline methods and echo suppression read), not a parameter of its own; `SCOPE` given at
+//! all, even empty, wins over `FULL` in `events`, and an empty one lists the `basic` events.
 
 use b24lite_core::params::{as_php_int, as_php_string, lookup_ci};
 use b24lite_core::{Params, RestError};
@@ -56,18 +60,24 @@ fn text(params: &Params, name: &str) -> String {
 
 async fn events(ctx: CallContext, params: Params) -> MethodResult {
     let (_, scopes) = app_of(&ctx)?;
-    let scope = text(&params, "SCOPE").to_lowercase();
+    let scope = lookup_ci(&params, "SCOPE").map(|_| text(&params, "SCOPE").to_lowercase());
     let full = lookup_ci(&params, "FULL").is_some_and(b24lite_core::params::is_truthy);
     let names: Vec<&str> = b24lite_core::events::CATALOGUE
         .iter()
-        .filter(|event| match (scope.is_empty(), full) {
-            (false, _) => event.scope == scope,
-            (true, true) => true,
-            (true, false) => event.scope == "basic" || scopes.iter().any(|s| s == event.scope),
+        .filter(|event| match (&scope, full) {
+            (Some(scope), _) if scope.is_empty() => event.scope == "basic",
+            (Some(scope), _) => event.scope == scope,
+            (None, true) => true,
+            (None, false) => event.scope == "basic" || scopes.iter().any(|s| s == event.scope),
         })
         .map(|event| event.name)
         .collect();
     Ok(MethodOutput::new(json!(names)))
+}
+
+/// The request's `auth_connector` (`""` without one): the channel an offline binding feeds.
+fn connector_of(ctx: &CallContext) -> String {
+    ctx.request.auth_connector.clone().unwrap_or_default()
 }
 
 /// `event_type`: `online` (default) or `offline`.
@@ -119,8 +129,10 @@ async fn bind(ctx: CallContext, params: Params) -> MethodResult {
         .filter(|info| info.scope == "basic" || scopes.iter().any(|s| s == info.scope))
         .ok_or_else(|| RestError::new(400, "ERROR_EVENT_NOT_FOUND", "Event not found"))?;
     if event_type == EventType::Offline && known.name == "ONOFFLINEEVENT" {
-        return Err(RestError::argument(
-            "EVENT_TYPE",
+        // A plain REST exception with the argument code: no `argument` key.
+        return Err(RestError::new(
+            400,
+            "ERROR_ARGUMENT",
             "Offline event cannot be registered for this event.",
         ));
     }
@@ -135,7 +147,7 @@ async fn bind(ctx: CallContext, params: Params) -> MethodResult {
             EventType::Online => user.id,
         },
         event_type,
-        connector: text(&params, "AUTH_CONNECTOR"),
+        connector: connector_of(&ctx),
         options: options_for(known.name, &params),
     };
     let mut conn = ctx.state.store.pool().acquire().await.map_err(internal)?;
@@ -224,7 +236,7 @@ async fn unbind(ctx: CallContext, params: Params) -> MethodResult {
             event_type,
             handler: None,
             auth_type: None,
-            connector: Some(text(&params, "AUTH_CONNECTOR")),
+            connector: Some(connector_of(&ctx)),
         },
     };
     let mut conn = ctx.state.store.pool().acquire().await.map_err(internal)?;
