@@ -235,19 +235,37 @@ pub async fn claim(
         filter: Vec::new(),
         ..query.clone()
     };
-    of_process(conn, &reserved, process_id).await
+    of_process(conn, &reserved, process_id, None).await
 }
 
-/// The records reserved under `process_id`, in the query's order.
+/// How a reader re-reads a process it reserved earlier: only records with this error flag, at
+/// most `limit` of them (`event.offline.get` with `process_id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reread {
+    pub error: bool,
+    pub limit: i64,
+}
+
+/// The records reserved under `process_id`, in the query's order: all of them, or those a
+/// [`Reread`] picks.
 pub async fn of_process(
     conn: &mut AnyConnection,
     query: &Query,
     process_id: &str,
+    reread: Option<Reread>,
 ) -> Result<Vec<OfflineRecord>, StoreError> {
     let (conditions, order, values) = clauses(query, 4);
+    let (error, limit) = match reread {
+        Some(reread) => (
+            format!(" AND error = {}", i64::from(reread.error)),
+            format!(" LIMIT {}", reread.limit.max(0)),
+        ),
+        None => (String::new(), String::new()),
+    };
     let sql = format!(
         "SELECT {COLUMNS} FROM offline_events
-         WHERE app_id = $1 AND connector = $2 AND process_id = $3 {conditions} ORDER BY {order}"
+         WHERE app_id = $1 AND connector = $2 AND process_id = $3{error} {conditions}
+         ORDER BY {order}{limit}"
     );
     let statement = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(query.app_id)
