@@ -106,8 +106,136 @@ async fn expired_revoked_and_unknown_tokens() {
     server.cli(&["app", "uninstall", "--client-id", &app.client_id]);
     let (status, body) = server.get(&url(&fresh)).await;
     assert_eq!(
-        (status, body["error"].clone()),
-        (401, json!("invalid_token"))
+        (status, body),
+        (
+            401,
+            json!({"error": "invalid_token", "error_description": "The access token provided is invalid."})
+        )
+    );
+}
+
+/// A method outside the application's scopes: 403 `insufficient_scope`, empty description
+/// (decision 5).
+#[tokio::test]
+async fn a_method_outside_the_applications_scopes_is_forbidden() {
+    let server = TestServer::start().await;
+    let app = server.install_app("user", &[]);
+    let (status, body) = server
+        .app_call(&app.access_token, "crm.contact.userfield.list", json!({}))
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            403,
+            json!({"error": "insufficient_scope", "error_description": ""})
+        )
+    );
+}
+
+fn oauth_error(code: &str, description: &str) -> Value {
+    json!({"error": code, "error_description": description})
+}
+
+/// Every refusal of the token endpoint, with its status and body (`rest-protocol.md` §11.6).
+#[tokio::test]
+async fn token_endpoint_errors() {
+    let server = TestServer::start().await;
+    let app = server.install_app("crm", &[]);
+    let (id, secret) = (&app.client_id, &app.client_secret);
+    let cases = [
+        (
+            format!(
+                "grant_type=refresh_token&client_id={id}&client_secret={secret}&refresh_token=nope"
+            ),
+            400,
+            oauth_error("invalid_grant", "Invalid refresh token"),
+        ),
+        (
+            format!(
+                "grant_type=authorization_code&client_id={id}&client_secret={secret}&code=nope"
+            ),
+            400,
+            oauth_error("invalid_grant", "Invalid authorization code"),
+        ),
+        (
+            format!("grant_type=authorization_code&client_id={id}&client_secret={secret}"),
+            400,
+            oauth_error("invalid_grant", "Invalid authorization code"),
+        ),
+        (
+            format!("client_id={id}&client_secret={secret}"),
+            400,
+            oauth_error("invalid_request", "grant_type is required"),
+        ),
+        (
+            format!("grant_type=password&client_id={id}&client_secret={secret}"),
+            400,
+            oauth_error("unsupported_grant_type", "Unsupported grant type"),
+        ),
+        (
+            format!("grant_type=refresh_token&client_id={id}&client_secret=wrong"),
+            401,
+            oauth_error("invalid_client", "Invalid client"),
+        ),
+        (
+            "grant_type=refresh_token&client_id=local.nope&client_secret=x".to_string(),
+            401,
+            oauth_error("invalid_client", "Invalid client"),
+        ),
+    ];
+    for (query, status, expected) in cases {
+        let url = format!("{}/oauth/token/?{query}", server.base_url);
+        assert_eq!(server.get(&url).await, (status, expected), "{query}");
+        // The same parameters in a form body.
+        let post = server
+            .client()
+            .post(format!("{}/oauth/token/", server.base_url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(query.clone());
+        let answer = decode(post.send().await.unwrap()).await;
+        assert_eq!(answer.0, status, "POST {query}");
+    }
+
+    // An uninstalled application gets neither codes nor tokens.
+    server.cli(&["app", "uninstall", "--client-id", id]);
+    let url = format!("{}/oauth/authorize/?client_id={id}", server.base_url);
+    assert_eq!(
+        server.get(&url).await,
+        (
+            400,
+            oauth_error("invalid_client", "Application not installed")
+        )
+    );
+    let refresh_token = token(&app.tokens, "refresh_token");
+    let (status, body) = refresh(&server, &app, &refresh_token).await;
+    assert_eq!(
+        (status, body),
+        (401, oauth_error("invalid_client", "Invalid client"))
+    );
+}
+
+/// Refresh tokens live 180 days (`rest-protocol.md` §11.5), not the 28 older pages gave.
+#[tokio::test]
+async fn refresh_tokens_live_180_days() {
+    let server = TestServer::start_with(&["--allow-clock-control"]).await;
+    let app = server.install_app("crm", &[]);
+    let advance = async |days: i64| {
+        let seconds = json!({"seconds": days * 24 * 3600});
+        let (status, _) = server
+            .admin("POST", "/admin/clock/advance", Some(seconds))
+            .await;
+        assert_eq!(status, 200);
+    };
+    advance(29).await;
+    let (status, body) = refresh(&server, &app, &token(&app.tokens, "refresh_token")).await;
+    assert_eq!(status, 200, "{body}");
+    let still_good = token(&body, "refresh_token");
+
+    advance(181).await;
+    let (status, body) = refresh(&server, &app, &still_good).await;
+    assert_eq!(
+        (status, body),
+        (400, oauth_error("invalid_grant", "Invalid refresh token"))
     );
 }
 
@@ -156,8 +284,8 @@ async fn refresh_tokens_work_once_and_rotate() {
 
     let (status, body) = refresh(&server, &app, &old_refresh).await;
     assert_eq!(
-        (status, body["error"].clone()),
-        (400, json!("invalid_grant"))
+        (status, body),
+        (400, oauth_error("invalid_grant", "Invalid refresh token"))
     );
     // The access token issued before the refresh lives on until it expires.
     let (status, _) = server
@@ -224,13 +352,16 @@ async fn authorization_code_flow() {
 
     let (status, body) = server.get(&exchange(code, &app.client_secret)).await;
     assert_eq!(
-        (status, body["error"].clone()),
-        (400, json!("invalid_grant"))
+        (status, body),
+        (
+            400,
+            oauth_error("invalid_grant", "Invalid authorization code")
+        )
     );
     let (status, body) = server.get(&exchange("x", "wrong-secret")).await;
     assert_eq!(
-        (status, body["error"].clone()),
-        (401, json!("invalid_client"))
+        (status, body),
+        (401, oauth_error("invalid_client", "Invalid client"))
     );
 
     // No code for a user the portal does not have.
