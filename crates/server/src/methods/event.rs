@@ -99,6 +99,15 @@ fn auth_type(params: &Params) -> Option<i64> {
         .map(as_php_int)
 }
 
+/// `auth_type` of `event.unbind`: absent or `null` matches every user (decision 30, BX24.js's
+/// `null`); any other value, an empty one included, is a user id, `0` and empty meaning the
+/// handlers bound without a user (`events.md` §3.3).
+fn unbind_auth_type(params: &Params) -> Option<i64> {
+    lookup_ci(params, "AUTH_TYPE")
+        .filter(|v| !v.is_null())
+        .map(as_php_int)
+}
+
 async fn bind(ctx: CallContext, params: Params) -> MethodResult {
     let (app_id, scopes) = app_of(&ctx)?;
     let user = &ctx.caller.user;
@@ -200,7 +209,7 @@ fn options_for(event: &str, params: &Params) -> String {
 async fn unbind(ctx: CallContext, params: Params) -> MethodResult {
     let (app_id, _) = app_of(&ctx)?;
     let user = &ctx.caller.user;
-    let requested_user = auth_type(&params);
+    let requested_user = unbind_auth_type(&params);
     if requested_user.is_some_and(|id| id > 0 && id != user.id) && !user.is_admin {
         return Err(RestError::access_denied(
             "Access denied! Event unbinding with AUTH_TYPE requires administrator access rights",

@@ -69,6 +69,60 @@ fn argument_error(argument: &str, description: &str) -> Value {
     json!({"error": "ERROR_ARGUMENT", "error_description": description, "argument": argument})
 }
 
+/// `event.unbind` removes what matches the criteria given: an omitted (or `null`) `auth_type`
+/// matches every user, `0` or an empty value only handlers bound without one, an omitted
+/// `handler` every handler of the event (decision 30, `events.md` §3.3).
+#[tokio::test]
+async fn unbind_matches_the_criteria_given() {
+    let server = TestServer::start().await;
+    server.cli(&["user", "add", "--name", "Ann"]);
+    let token = server.install_app("crm", &["--user", "1"]).access_token;
+    let event = "ONCRMCONTACTUSERFIELDADD";
+    let bind_all = async || {
+        for (handler, auth_type) in [("/a", 0), ("/a", 2), ("/b", 0), ("/b", 2)] {
+            let handler = format!("http://127.0.0.1:9{handler}");
+            let bind = json!({"event": event, "handler": handler, "auth_type": auth_type});
+            let (status, body) = server.app_call(&token, "event.bind", bind).await;
+            assert_eq!((status, &body["result"]), (200, &json!(true)), "{body}");
+        }
+    };
+    let unbind = async |params: Value| {
+        let (status, body) = server.app_call(&token, "event.unbind", params).await;
+        assert_eq!(status, 200, "{body}");
+        body["result"]["count"].as_i64().unwrap()
+    };
+
+    bind_all().await;
+    let a = "http://127.0.0.1:9/a";
+    assert_eq!(
+        unbind(json!({"event": event, "handler": a, "auth_type": ""})).await,
+        1
+    );
+    assert_eq!(
+        unbind(json!({"event": event, "handler": a, "auth_type": null})).await,
+        1
+    );
+    assert_eq!(unbind(json!({"event": event, "auth_type": 0})).await, 1);
+    assert_eq!(unbind(json!({"event": event})).await, 1);
+
+    bind_all().await;
+    let form = server
+        .client()
+        .post(format!("{}/rest/event.unbind", server.base_url))
+        .form(&[
+            ("auth", token.as_str()),
+            ("event", event),
+            ("auth_type", ""),
+        ]);
+    let (_, body) = crate::utils::decode(form.send().await.unwrap()).await;
+    assert_eq!(
+        body["result"],
+        json!({"count": 2}),
+        "an empty form value is 0"
+    );
+    assert_eq!(unbind(json!({"event": event})).await, 2);
+}
+
 #[tokio::test]
 async fn bind_errors() {
     let server = TestServer::start().await;
