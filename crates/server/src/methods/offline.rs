@@ -5,7 +5,8 @@
 //! `{"user_id": "<id>"}` (`"0"` when no user made the change), and `limit` is capped at 1000. As
 //! the server code does, `event.offline.error` needs `message_id` as a list (an empty list flags
 //! nothing), and `get` with a `process_id` re-reads at most `limit` records of that process with
-//! the requested `error` flag.
+//! the requested `error` flag. Records older than about 34 days are gone, reserved or not
+//! ([`offline::RETENTION_SECS`]).
 //!
 //! The queue is filled, and `ONOFFLINEEVENT` notices are scheduled (paced by `minTimeout`), by
 //! `b24lite_store::events::record` in the transaction of the change.
@@ -156,6 +157,17 @@ fn record_json(ctx: &CallContext, record: &OfflineRecord, with_state: bool) -> V
     item
 }
 
+/// Drops the application's records past their retention before it reads them.
+async fn expire(
+    ctx: &CallContext,
+    conn: &mut b24lite_store::AnyConnection,
+    app_id: i64,
+) -> Result<(), RestError> {
+    let now = ctx.state.clock.now();
+    offline::expire(conn, app_id, now).await.map_err(internal)?;
+    Ok(())
+}
+
 fn int_param(params: &Params, name: &str, default: i64) -> i64 {
     lookup_ci(params, name)
         .filter(|v| as_php_string(v).is_some_and(|s| !s.is_empty()))
@@ -180,6 +192,7 @@ async fn get(ctx: CallContext, params: Params) -> MethodResult {
     query.order = parse_order(&params, false);
 
     let mut tx = ctx.state.store.begin_write().await.map_err(internal)?;
+    expire(&ctx, &mut tx, query.app_id).await?;
     let process_id = given_process
         .clone()
         .unwrap_or_else(|| b24lite_store::random::token(32));
@@ -231,6 +244,9 @@ async fn list(ctx: CallContext, params: Params) -> MethodResult {
         query.order.push((Column::Id, true));
     }
     let page = Page::from_params(&params);
+    let mut tx = ctx.state.store.begin_write().await.map_err(internal)?;
+    expire(&ctx, &mut tx, query.app_id).await?;
+    tx.commit().await.map_err(internal)?;
     let mut conn = ctx.state.store.pool().acquire().await.map_err(internal)?;
     let (records, total) = offline::list(&mut conn, &query, page.offset, PAGE_SIZE)
         .await
@@ -288,6 +304,7 @@ async fn clear(ctx: CallContext, params: Params) -> MethodResult {
     let process_id = process_param(&params)?;
     let which = selection(&params)?;
     let mut tx = ctx.state.store.begin_write().await.map_err(internal)?;
+    expire(&ctx, &mut tx, query.app_id).await?;
     offline::delete_claimed(&mut tx, query.app_id, &query.connector, &process_id, &which)
         .await
         .map_err(internal)?;
@@ -306,6 +323,7 @@ async fn error(ctx: CallContext, params: Params) -> MethodResult {
     }
     let which = Selection::MessageIds(message_ids);
     let mut tx = ctx.state.store.begin_write().await.map_err(internal)?;
+    expire(&ctx, &mut tx, query.app_id).await?;
     offline::flag_error(&mut tx, query.app_id, &query.connector, &process_id, &which)
         .await
         .map_err(internal)?;

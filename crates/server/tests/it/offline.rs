@@ -344,3 +344,53 @@ async fn a_process_is_reread_by_limit_and_error_flag() {
         [2, 3]
     );
 }
+
+/// Records live about 34 days (2,952,000 s) whatever their state; a reader never sees older ones.
+#[tokio::test]
+async fn records_expire_after_34_days() {
+    let server = TestServer::start_with(&["--allow-clock-control"]).await;
+    let app = server.install_app("crm", &["--user", "1"]);
+    let bind = json!({"event": "ONCRMCONTACTUSERFIELDADD", "event_type": "offline"});
+    server.app_call(&app.access_token, "event.bind", bind).await;
+    for name in ["OLD_A", "OLD_B"] {
+        let fields = json!({"fields": {"FIELD_NAME": name, "USER_TYPE_ID": "string"}});
+        let (status, body) = server.call("crm.contact.userfield.add", fields).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (_, reserved) = server
+        .app_call(
+            &app.access_token,
+            "event.offline.get",
+            json!({"clear": 0, "limit": 1}),
+        )
+        .await;
+    assert_eq!(reserved["result"]["events"].as_array().unwrap().len(), 1);
+
+    // The access token does not live that long: each step refreshes it.
+    let mut refresh_token = app.tokens["refresh_token"].as_str().unwrap().to_string();
+    let mut total_after = async |seconds: i64| {
+        let advance = json!({"seconds": seconds});
+        let (status, _) = server
+            .admin("POST", "/admin/clock/advance", Some(advance))
+            .await;
+        assert_eq!(status, 200);
+        let url = format!(
+            "{}/oauth/token/?grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={refresh_token}",
+            server.base_url, app.client_id, app.client_secret
+        );
+        let (_, fresh) = server.get(&url).await;
+        refresh_token = fresh["refresh_token"].as_str().unwrap().to_string();
+        let token = fresh["access_token"].as_str().unwrap();
+        let (status, listed) = server
+            .app_call(token, "event.offline.list", json!({}))
+            .await;
+        assert_eq!(status, 200, "{listed}");
+        listed["total"].clone()
+    };
+    assert_eq!(total_after(2_952_000 - 60).await, json!(2));
+    assert_eq!(
+        total_after(120).await,
+        json!(0),
+        "the reserved one goes too"
+    );
+}
