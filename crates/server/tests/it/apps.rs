@@ -385,3 +385,51 @@ async fn authorization_code_flow() {
         );
     }
 }
+
+/// An authorization code lives 30 seconds (`rest-protocol.md` §11.2).
+#[tokio::test]
+async fn authorization_codes_expire_after_30_seconds() {
+    let server = TestServer::start_with(&["--allow-clock-control"]).await;
+    let app = server.install_app("crm", &[]);
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let code = async || {
+        let url = format!(
+            "{}/oauth/authorize/?client_id={}",
+            server.base_url, app.client_id
+        );
+        let response = no_redirects.get(url).send().await.unwrap();
+        let location = response.headers()["location"].to_str().unwrap().to_string();
+        let query = location.split_once('?').unwrap().1.to_string();
+        let query = b24lite_core::params::parse_form(query.as_bytes()).unwrap();
+        query["code"].as_str().unwrap().to_string()
+    };
+    let advance = async |seconds: i64| {
+        let body = json!({"seconds": seconds});
+        let (status, _) = server
+            .admin("POST", "/admin/clock/advance", Some(body))
+            .await;
+        assert_eq!(status, 200);
+    };
+    let exchange = |code: &str| {
+        format!(
+            "{}/oauth/token/?grant_type=authorization_code&client_id={}&client_secret={}&code={code}",
+            server.base_url, app.client_id, app.client_secret
+        )
+    };
+
+    let fresh = code().await;
+    advance(29).await;
+    assert_eq!(server.get(&exchange(&fresh)).await.0, 200);
+    let stale = code().await;
+    advance(31).await;
+    assert_eq!(
+        server.get(&exchange(&stale)).await,
+        (
+            400,
+            oauth_error("invalid_grant", "Invalid authorization code")
+        )
+    );
+}
