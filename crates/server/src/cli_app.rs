@@ -53,7 +53,7 @@ pub enum AppCommand {
         #[arg(long, default_value_t = 3600)]
         access_token_ttl: i64,
         /// Refresh-token lifetime in seconds.
-        #[arg(long, default_value_t = 28 * 24 * 3600)]
+        #[arg(long, default_value_t = crate::config::REFRESH_TOKEN_TTL)]
         refresh_token_ttl: i64,
     },
     /// Finish the installation of an application with an installer UI (`installFinish`).

@@ -17,6 +17,10 @@ pub const DEFAULT_LANGUAGES: &str = "ar,br,en,fr,id,it,ja,la,ms,pl,de,sc,tc,th,t
 /// Bodies larger than this are refused with `413` and an `INVALID_REQUEST` envelope.
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
+/// Default lifetime of refresh tokens, in seconds: the 180 days the OAuth pages give
+/// (`rest-protocol.md` §11.5; older pages said 28).
+pub const REFRESH_TOKEN_TTL: i64 = 180 * 24 * 3600;
+
 /// Where the store lives: shared by `serve` and every command that reads or writes data.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
@@ -110,8 +114,8 @@ pub struct ServeConfig {
     /// Lifetime of OAuth access tokens, in seconds.
     #[arg(long, env = "B24LITE_ACCESS_TOKEN_TTL", default_value_t = 3600)]
     pub access_token_ttl: i64,
-    /// Lifetime of OAuth refresh tokens, in seconds (28 days).
-    #[arg(long, env = "B24LITE_REFRESH_TOKEN_TTL", default_value_t = 28 * 24 * 3600)]
+    /// Lifetime of OAuth refresh tokens, in seconds (180 days).
+    #[arg(long, env = "B24LITE_REFRESH_TOKEN_TTL", default_value_t = REFRESH_TOKEN_TTL)]
     pub refresh_token_ttl: i64,
     /// Let the admin API move the server clock forward (for tests of expiry and retries).
     #[arg(long, env = "B24LITE_ALLOW_CLOCK_CONTROL")]

@@ -124,12 +124,20 @@ pub async fn list(conn: &mut AnyConnection) -> Result<Vec<App>, StoreError> {
 
 /// Installs the application as `user_id`. `finished` is false for an application with an
 /// installer UI, which must call `installFinish` before events reach it.
+///
+/// Every token of an earlier installation is revoked first. Uninstalling revoked them already,
+/// but a token minted while the uninstall committed (a refresh or a delivery on another
+/// instance, whose row that revocation could not see) would otherwise come back to life here.
 pub async fn install(
     conn: &mut AnyConnection,
     app_id: i64,
     user_id: i64,
     finished: bool,
 ) -> Result<(), StoreError> {
+    sqlx::query("UPDATE oauth_tokens SET revoked = 1 WHERE app_id = $1 AND revoked = 0")
+        .bind(app_id)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query(
         "UPDATE apps SET installed = 1, install_finished = $1, install_user_id = $2 WHERE id = $3",
     )

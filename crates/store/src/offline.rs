@@ -6,7 +6,8 @@
 //! place and moves it to the back of the queue (its `position`); once claimed by a reader a
 //! repeat makes a new record. The error flag is not part of the key and survives a repeat.
 //! Readers claim records by writing a `process_id` on them in one statement (`SKIP LOCKED` on
-//! PostgreSQL), so parallel readers get disjoint sets.
+//! PostgreSQL), so parallel readers get disjoint sets. Records older than [`RETENTION_SECS`] go,
+//! whatever their state, when the application next reads its queue ([`expire`]).
 
 use md5::{Digest, Md5};
 use sqlx::any::AnyRow;
@@ -74,6 +75,25 @@ pub async fn record(
         }
     }
     Ok(apps)
+}
+
+/// How long a record stays in the queue, claimed or not: the server's agent deletes records
+/// older than this (2,952,000 s, about 34 days; reference fact 95).
+pub const RETENTION_SECS: i64 = 2_952_000;
+
+/// Deletes an application's records whose latest change is older than [`RETENTION_SECS`].
+/// Readers call it before they read, so no reader ever sees what the agent would have removed.
+pub async fn expire(
+    conn: &mut AnyConnection,
+    app_id: i64,
+    now: UnixTime,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query("DELETE FROM offline_events WHERE app_id = $1 AND timestamp_x < $2")
+        .bind(app_id)
+        .bind(now - RETENTION_SECS)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
 }
 
 /// Empties an application's offline queue (uninstall).
@@ -235,19 +255,37 @@ pub async fn claim(
         filter: Vec::new(),
         ..query.clone()
     };
-    of_process(conn, &reserved, process_id).await
+    of_process(conn, &reserved, process_id, None).await
 }
 
-/// The records reserved under `process_id`, in the query's order.
+/// How a reader re-reads a process it reserved earlier: only records with this error flag, at
+/// most `limit` of them (`event.offline.get` with `process_id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reread {
+    pub error: bool,
+    pub limit: i64,
+}
+
+/// The records reserved under `process_id`, in the query's order: all of them, or those a
+/// [`Reread`] picks.
 pub async fn of_process(
     conn: &mut AnyConnection,
     query: &Query,
     process_id: &str,
+    reread: Option<Reread>,
 ) -> Result<Vec<OfflineRecord>, StoreError> {
     let (conditions, order, values) = clauses(query, 4);
+    let (error, limit) = match reread {
+        Some(reread) => (
+            format!(" AND error = {}", i64::from(reread.error)),
+            format!(" LIMIT {}", reread.limit.max(0)),
+        ),
+        None => (String::new(), String::new()),
+    };
     let sql = format!(
         "SELECT {COLUMNS} FROM offline_events
-         WHERE app_id = $1 AND connector = $2 AND process_id = $3 {conditions} ORDER BY {order}"
+         WHERE app_id = $1 AND connector = $2 AND process_id = $3{error} {conditions}
+         ORDER BY {order}{limit}"
     );
     let statement = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(query.app_id)

@@ -1,11 +1,13 @@
 //! What instances sharing a database rely on: the shared rate and operating-time buckets (on both
-//! stores, the rate bucket also under concurrent callers on PostgreSQL) and the outbox
-//! notification sent at commit (PostgreSQL).
+//! stores, the rate bucket also under concurrent callers on PostgreSQL), tokens revoked for good
+//! by an uninstall whatever raced with it (both stores), and the outbox notification sent at
+//! commit (PostgreSQL).
 //! The PostgreSQL parts run when `B24LITE_TEST_POSTGRES_URL` is set, each on a database of its
 //! own that is dropped afterwards.
 
 use std::time::Duration;
 
+use b24lite_store::apps::{self, Lifetimes, NewApp};
 use b24lite_store::events::{self, NewEvent};
 use b24lite_store::operating;
 use b24lite_store::rate::{self, Bucket};
@@ -108,17 +110,59 @@ async fn operating_rule(store: &Store) {
     assert_eq!(load(&mut conn, method, 1600.0).await, (10.0, Some(1100.0)));
 }
 
+/// A token minted while an uninstall commits (a refresh or a delivery on another instance) is
+/// written after the uninstall revoked the application's tokens; reinstalling must not bring it
+/// back, while the new installation's tokens work.
+async fn revocation_rule(store: &Store) {
+    let mut conn = store.pool().acquire().await.unwrap();
+    let new = NewApp {
+        name: "Racing".into(),
+        handler_url: "http://127.0.0.1:9/install".into(),
+        scopes: vec!["crm".into()],
+    };
+    let app = apps::create(&mut conn, &new, 1000).await.unwrap();
+    let lifetimes = Lifetimes {
+        access: 3600,
+        refresh: 86400,
+    };
+    apps::install(&mut conn, app.id, 1, true).await.unwrap();
+    let before = apps::issue_tokens(&mut conn, app.id, 1, 1000, lifetimes)
+        .await
+        .unwrap();
+    apps::uninstall(&mut conn, app.id).await.unwrap();
+    let raced = apps::issue_tokens(&mut conn, app.id, 1, 1001, lifetimes)
+        .await
+        .unwrap();
+
+    apps::install(&mut conn, app.id, 1, true).await.unwrap();
+    let after = apps::issue_tokens(&mut conn, app.id, 1, 1002, lifetimes)
+        .await
+        .unwrap();
+    for (pair, revoked) in [(&before, true), (&raced, true), (&after, false)] {
+        let grant = apps::find_access_token(&mut conn, &pair.access_token)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(grant.revoked, revoked, "{}", pair.access_token);
+    }
+    let refreshed = apps::refresh(&mut conn, app.id, &raced.refresh_token, 1003, lifetimes)
+        .await
+        .unwrap();
+    assert!(refreshed.is_none(), "the raced refresh token is spent too");
+}
+
 #[tokio::test]
-async fn limit_buckets_on_sqlite() {
+async fn limit_buckets_and_token_revocation_on_sqlite() {
     let (store, path) = sqlite().await;
     bucket_rule(&store).await;
     operating_rule(&store).await;
+    revocation_rule(&store).await;
     store.close().await;
     let _ = std::fs::remove_file(path);
 }
 
 #[tokio::test]
-async fn limit_buckets_on_postgres_and_the_rate_limit_under_concurrency() {
+async fn limit_buckets_token_revocation_and_concurrent_rates_on_postgres() {
     let Some(database) = PgDatabase::create().await else {
         eprintln!("skipped: set B24LITE_TEST_POSTGRES_URL");
         return;
@@ -126,6 +170,7 @@ async fn limit_buckets_on_postgres_and_the_rate_limit_under_concurrency() {
     let store = Store::open(&database.url).await.unwrap();
     bucket_rule(&store).await;
     operating_rule(&store).await;
+    revocation_rule(&store).await;
 
     // Forty callers at the same instant on separate connections: exactly the limit gets in.
     let calls = (0..40).map(|_| {

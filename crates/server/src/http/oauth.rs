@@ -190,8 +190,9 @@ async fn authenticate_client(
     Ok(app)
 }
 
-/// The token answer, keys in the documented order. b24lite is its own authorization server, so
-/// `domain` and both endpoints name the portal.
+/// The token answer, keys in the order the authorization server sends them (the same as in an
+/// event's `auth` block; the documentation's examples list them sorted). b24lite is its own
+/// authorization server, so `domain` and both endpoints name the portal.
 pub fn token_answer(
     portal: &Portal,
     app: &App,
@@ -201,16 +202,16 @@ pub fn token_answer(
     let endpoint = format!("{}/rest/", portal.base_url);
     json!({
         "access_token": pair.access_token,
-        "client_endpoint": endpoint,
-        "domain": portal.domain,
         "expires": pair.access_expires_at,
         "expires_in": expires_in,
-        "member_id": portal.member_id,
-        "refresh_token": pair.refresh_token,
         "scope": app.scopes.join(","),
+        "domain": portal.domain,
         "server_endpoint": endpoint,
         "status": app.status,
+        "client_endpoint": endpoint,
+        "member_id": portal.member_id,
         "user_id": pair.user_id,
+        "refresh_token": pair.refresh_token,
     })
 }
 

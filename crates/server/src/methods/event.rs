@@ -6,6 +6,10 @@
 //! a dot are accepted by default (local development is the main use); Bitrix24 refuses them with
 //! `ERROR_WRONG_HANDLER_URL`, and so does b24lite under `--refuse-private-targets` (decision 29),
 //! which also refuses private and link-local address literals.
+//!
+//! As in the server code, the connector of a binding is the request's `auth_connector` (the key
+//! the offline methods and echo suppression read), not a parameter of its own; `SCOPE` given at
+//! all, even empty, wins over `FULL` in `events`, and an empty one lists the `basic` events.
 
 use b24lite_core::params::{as_php_int, as_php_string, lookup_ci};
 use b24lite_core::{Params, RestError};
@@ -56,18 +60,24 @@ fn text(params: &Params, name: &str) -> String {
 
 async fn events(ctx: CallContext, params: Params) -> MethodResult {
     let (_, scopes) = app_of(&ctx)?;
-    let scope = text(&params, "SCOPE").to_lowercase();
+    let scope = lookup_ci(&params, "SCOPE").map(|_| text(&params, "SCOPE").to_lowercase());
     let full = lookup_ci(&params, "FULL").is_some_and(b24lite_core::params::is_truthy);
     let names: Vec<&str> = b24lite_core::events::CATALOGUE
         .iter()
-        .filter(|event| match (scope.is_empty(), full) {
-            (false, _) => event.scope == scope,
-            (true, true) => true,
-            (true, false) => event.scope == "basic" || scopes.iter().any(|s| s == event.scope),
+        .filter(|event| match (&scope, full) {
+            (Some(scope), _) if scope.is_empty() => event.scope == "basic",
+            (Some(scope), _) => event.scope == scope,
+            (None, true) => true,
+            (None, false) => event.scope == "basic" || scopes.iter().any(|s| s == event.scope),
         })
         .map(|event| event.name)
         .collect();
     Ok(MethodOutput::new(json!(names)))
+}
+
+/// The request's `auth_connector` (`""` without one): the channel an offline binding feeds.
+fn connector_of(ctx: &CallContext) -> String {
+    ctx.request.auth_connector.clone().unwrap_or_default()
 }
 
 /// `event_type`: `online` (default) or `offline`.
@@ -86,6 +96,15 @@ fn event_type(params: &Params) -> Result<EventType, RestError> {
 fn auth_type(params: &Params) -> Option<i64> {
     lookup_ci(params, "AUTH_TYPE")
         .filter(|v| as_php_string(v).is_some_and(|s| !s.trim().is_empty()))
+        .map(as_php_int)
+}
+
+/// `auth_type` of `event.unbind`: absent or `null` matches every user (decision 30, BX24.js's
+/// `null`); any other value, an empty one included, is a user id, `0` and empty meaning the
+/// handlers bound without a user (`events.md` §3.3).
+fn unbind_auth_type(params: &Params) -> Option<i64> {
+    lookup_ci(params, "AUTH_TYPE")
+        .filter(|v| !v.is_null())
         .map(as_php_int)
 }
 
@@ -119,8 +138,10 @@ async fn bind(ctx: CallContext, params: Params) -> MethodResult {
         .filter(|info| info.scope == "basic" || scopes.iter().any(|s| s == info.scope))
         .ok_or_else(|| RestError::new(400, "ERROR_EVENT_NOT_FOUND", "Event not found"))?;
     if event_type == EventType::Offline && known.name == "ONOFFLINEEVENT" {
-        return Err(RestError::argument(
-            "EVENT_TYPE",
+        // A plain REST exception with the argument code: no `argument` key.
+        return Err(RestError::new(
+            400,
+            "ERROR_ARGUMENT",
             "Offline event cannot be registered for this event.",
         ));
     }
@@ -135,7 +156,7 @@ async fn bind(ctx: CallContext, params: Params) -> MethodResult {
             EventType::Online => user.id,
         },
         event_type,
-        connector: text(&params, "AUTH_CONNECTOR"),
+        connector: connector_of(&ctx),
         options: options_for(known.name, &params),
     };
     let mut conn = ctx.state.store.pool().acquire().await.map_err(internal)?;
@@ -188,7 +209,7 @@ fn options_for(event: &str, params: &Params) -> String {
 async fn unbind(ctx: CallContext, params: Params) -> MethodResult {
     let (app_id, _) = app_of(&ctx)?;
     let user = &ctx.caller.user;
-    let requested_user = auth_type(&params);
+    let requested_user = unbind_auth_type(&params);
     if requested_user.is_some_and(|id| id > 0 && id != user.id) && !user.is_admin {
         return Err(RestError::access_denied(
             "Access denied! Event unbinding with AUTH_TYPE requires administrator access rights",
@@ -224,7 +245,7 @@ async fn unbind(ctx: CallContext, params: Params) -> MethodResult {
             event_type,
             handler: None,
             auth_type: None,
-            connector: Some(text(&params, "AUTH_CONNECTOR")),
+            connector: Some(connector_of(&ctx)),
         },
     };
     let mut conn = ctx.state.store.pool().acquire().await.map_err(internal)?;
@@ -263,8 +284,10 @@ async fn get(ctx: CallContext, _params: Params) -> MethodResult {
 
 /// Fires `ONAPPTEST` at the calling application's own `ONAPPTEST` handlers, with the call's
 /// parameters in `data.QUERY` and the portal language in `data.LANGUAGE_ID`; answers `1`.
-async fn test(ctx: CallContext, params: Params) -> MethodResult {
+/// `auth_connector` belongs to the credentials, as `auth` does, so the echo leaves it out.
+async fn test(ctx: CallContext, mut params: Params) -> MethodResult {
     let (app_id, _) = app_of(&ctx)?;
+    params.remove("auth_connector");
     let event = b24lite_store::events::NewEvent {
         name: b24lite_core::events::APP_TEST.to_string(),
         data: json!({"QUERY": params, "LANGUAGE_ID": ctx.state.language()}),

@@ -2,8 +2,11 @@
 //! (`events.md` §10, reference facts 93-99, decision 32). Administrators only; applications only.
 //!
 //! Choices where the specs are open: record ids and `ERROR` are strings, `EVENT_ADDITIONAL` is
-//! `{"user_id": "<id>"}` (`"0"` when no user made the change), `limit` is capped at 1000, and
-//! `event.offline.error` without `message_id` flags every record of the process.
+//! `{"user_id": "<id>"}` (`"0"` when no user made the change), and `limit` is capped at 1000. As
+//! the server code does, `event.offline.error` needs `message_id` as a list (an empty list flags
+//! nothing), and `get` with a `process_id` re-reads at most `limit` records of that process with
+//! the requested `error` flag. Records older than about 34 days are gone, reserved or not
+//! ([`offline::RETENTION_SECS`]).
 //!
 //! The queue is filled, and `ONOFFLINEEVENT` notices are scheduled (paced by `minTimeout`), by
 //! `b24lite_store::events::record` in the transaction of the change.
@@ -154,6 +157,17 @@ fn record_json(ctx: &CallContext, record: &OfflineRecord, with_state: bool) -> V
     item
 }
 
+/// Drops the application's records past their retention before it reads them.
+async fn expire(
+    ctx: &CallContext,
+    conn: &mut b24lite_store::AnyConnection,
+    app_id: i64,
+) -> Result<(), RestError> {
+    let now = ctx.state.clock.now();
+    offline::expire(conn, app_id, now).await.map_err(internal)?;
+    Ok(())
+}
+
 fn int_param(params: &Params, name: &str, default: i64) -> i64 {
     lookup_ci(params, name)
         .filter(|v| as_php_string(v).is_some_and(|s| !s.is_empty()))
@@ -178,11 +192,18 @@ async fn get(ctx: CallContext, params: Params) -> MethodResult {
     query.order = parse_order(&params, false);
 
     let mut tx = ctx.state.store.begin_write().await.map_err(internal)?;
+    expire(&ctx, &mut tx, query.app_id).await?;
     let process_id = given_process
         .clone()
         .unwrap_or_else(|| b24lite_store::random::token(32));
     let records = match &given_process {
-        Some(process) => offline::of_process(&mut tx, &query, process).await,
+        Some(process) => {
+            let reread = offline::Reread {
+                error: want_errors,
+                limit: limit.min(MAX_LIMIT),
+            };
+            offline::of_process(&mut tx, &query, process, Some(reread)).await
+        }
         None => {
             let dialect = ctx.state.store.dialect();
             offline::claim(
@@ -223,6 +244,9 @@ async fn list(ctx: CallContext, params: Params) -> MethodResult {
         query.order.push((Column::Id, true));
     }
     let page = Page::from_params(&params);
+    let mut tx = ctx.state.store.begin_write().await.map_err(internal)?;
+    expire(&ctx, &mut tx, query.app_id).await?;
+    tx.commit().await.map_err(internal)?;
     let mut conn = ctx.state.store.pool().acquire().await.map_err(internal)?;
     let (records, total) = offline::list(&mut conn, &query, page.offset, PAGE_SIZE)
         .await
@@ -231,29 +255,41 @@ async fn list(ctx: CallContext, params: Params) -> MethodResult {
     Ok(page.output(rows, total))
 }
 
+/// The message the server code gives for a bad `message_id` list.
+const MESSAGE_IDS_EXPECTED: &str = "Value must be array of MESSAGE_ID values";
+
 /// `id` (positive integers) wins over `message_id` (32-character ids); neither selects all.
 fn selection(params: &Params) -> Result<Selection, RestError> {
-    if let Some(ids) = lookup_ci(params, "id").filter(|v| is_php_array(v)) {
+    if let Some(ids) = lookup_ci(params, "id") {
+        let wrong = || RestError::argument("id", "Value must be array of integers");
+        if !is_php_array(ids) {
+            return Err(wrong());
+        }
         let ids: Vec<i64> = php_array_values(ids).into_iter().map(as_php_int).collect();
         if ids.iter().any(|id| *id <= 0) {
-            return Err(RestError::argument("ID", "Value must be positive integer"));
+            return Err(wrong());
         }
         return Ok(Selection::Ids(ids));
     }
     let Some(message_ids) = lookup_ci(params, "message_id") else {
         return Ok(Selection::All);
     };
-    let ids: Vec<String> = php_array_values(message_ids)
-        .into_iter()
-        .filter_map(as_php_string)
-        .collect();
+    let ids = message_id_list(message_ids)?;
     if ids.iter().any(|id| id.len() != 32) {
-        return Err(RestError::argument(
-            "MESSAGE_ID",
-            "Value must be a 32-character message id",
-        ));
+        return Err(RestError::argument("message_id", MESSAGE_IDS_EXPECTED));
     }
     Ok(Selection::MessageIds(ids))
+}
+
+/// A `message_id` parameter, which must be a list.
+fn message_id_list(value: &Value) -> Result<Vec<String>, RestError> {
+    if !is_php_array(value) {
+        return Err(RestError::argument("message_id", MESSAGE_IDS_EXPECTED));
+    }
+    Ok(php_array_values(value)
+        .into_iter()
+        .map(|id| as_php_string(id).unwrap_or_default().trim().to_string())
+        .collect())
 }
 
 fn process_param(params: &Params) -> Result<String, RestError> {
@@ -268,6 +304,7 @@ async fn clear(ctx: CallContext, params: Params) -> MethodResult {
     let process_id = process_param(&params)?;
     let which = selection(&params)?;
     let mut tx = ctx.state.store.begin_write().await.map_err(internal)?;
+    expire(&ctx, &mut tx, query.app_id).await?;
     offline::delete_claimed(&mut tx, query.app_id, &query.connector, &process_id, &which)
         .await
         .map_err(internal)?;
@@ -278,8 +315,15 @@ async fn clear(ctx: CallContext, params: Params) -> MethodResult {
 async fn error(ctx: CallContext, params: Params) -> MethodResult {
     let query = queue_of(&ctx)?;
     let process_id = process_param(&params)?;
-    let which = selection(&params)?;
+    let message_ids = lookup_ci(&params, "message_id")
+        .ok_or_else(|| RestError::argument("message_id", MESSAGE_IDS_EXPECTED))
+        .and_then(message_id_list)?;
+    if message_ids.is_empty() {
+        return Ok(MethodOutput::new(true));
+    }
+    let which = Selection::MessageIds(message_ids);
     let mut tx = ctx.state.store.begin_write().await.map_err(internal)?;
+    expire(&ctx, &mut tx, query.app_id).await?;
     offline::flag_error(&mut tx, query.app_id, &query.connector, &process_id, &which)
         .await
         .map_err(internal)?;

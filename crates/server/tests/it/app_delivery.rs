@@ -132,7 +132,11 @@ async fn event_test_reaches_only_the_calling_applications_handler() {
         );
     }
     let (status, body) = server
-        .app_call(&caller.access_token, "event.test", json!({"any": "data"}))
+        .app_call(
+            &caller.access_token,
+            "event.test",
+            json!({"any": "data", "auth_connector": "sync"}),
+        )
         .await;
     assert_eq!((status, &body["result"]), (200, &json!(1)));
 

@@ -106,8 +106,136 @@ async fn expired_revoked_and_unknown_tokens() {
     server.cli(&["app", "uninstall", "--client-id", &app.client_id]);
     let (status, body) = server.get(&url(&fresh)).await;
     assert_eq!(
-        (status, body["error"].clone()),
-        (401, json!("invalid_token"))
+        (status, body),
+        (
+            401,
+            json!({"error": "invalid_token", "error_description": "The access token provided is invalid."})
+        )
+    );
+}
+
+/// A method outside the application's scopes: 403 `insufficient_scope`, empty description
+/// (decision 5).
+#[tokio::test]
+async fn a_method_outside_the_applications_scopes_is_forbidden() {
+    let server = TestServer::start().await;
+    let app = server.install_app("user", &[]);
+    let (status, body) = server
+        .app_call(&app.access_token, "crm.contact.userfield.list", json!({}))
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            403,
+            json!({"error": "insufficient_scope", "error_description": ""})
+        )
+    );
+}
+
+fn oauth_error(code: &str, description: &str) -> Value {
+    json!({"error": code, "error_description": description})
+}
+
+/// Every refusal of the token endpoint, with its status and body (`rest-protocol.md` §11.6).
+#[tokio::test]
+async fn token_endpoint_errors() {
+    let server = TestServer::start().await;
+    let app = server.install_app("crm", &[]);
+    let (id, secret) = (&app.client_id, &app.client_secret);
+    let cases = [
+        (
+            format!(
+                "grant_type=refresh_token&client_id={id}&client_secret={secret}&refresh_token=nope"
+            ),
+            400,
+            oauth_error("invalid_grant", "Invalid refresh token"),
+        ),
+        (
+            format!(
+                "grant_type=authorization_code&client_id={id}&client_secret={secret}&code=nope"
+            ),
+            400,
+            oauth_error("invalid_grant", "Invalid authorization code"),
+        ),
+        (
+            format!("grant_type=authorization_code&client_id={id}&client_secret={secret}"),
+            400,
+            oauth_error("invalid_grant", "Invalid authorization code"),
+        ),
+        (
+            format!("client_id={id}&client_secret={secret}"),
+            400,
+            oauth_error("invalid_request", "grant_type is required"),
+        ),
+        (
+            format!("grant_type=password&client_id={id}&client_secret={secret}"),
+            400,
+            oauth_error("unsupported_grant_type", "Unsupported grant type"),
+        ),
+        (
+            format!("grant_type=refresh_token&client_id={id}&client_secret=wrong"),
+            401,
+            oauth_error("invalid_client", "Invalid client"),
+        ),
+        (
+            "grant_type=refresh_token&client_id=local.nope&client_secret=x".to_string(),
+            401,
+            oauth_error("invalid_client", "Invalid client"),
+        ),
+    ];
+    for (query, status, expected) in cases {
+        let url = format!("{}/oauth/token/?{query}", server.base_url);
+        assert_eq!(server.get(&url).await, (status, expected), "{query}");
+        // The same parameters in a form body.
+        let post = server
+            .client()
+            .post(format!("{}/oauth/token/", server.base_url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(query.clone());
+        let answer = decode(post.send().await.unwrap()).await;
+        assert_eq!(answer.0, status, "POST {query}");
+    }
+
+    // An uninstalled application gets neither codes nor tokens.
+    server.cli(&["app", "uninstall", "--client-id", id]);
+    let url = format!("{}/oauth/authorize/?client_id={id}", server.base_url);
+    assert_eq!(
+        server.get(&url).await,
+        (
+            400,
+            oauth_error("invalid_client", "Application not installed")
+        )
+    );
+    let refresh_token = token(&app.tokens, "refresh_token");
+    let (status, body) = refresh(&server, &app, &refresh_token).await;
+    assert_eq!(
+        (status, body),
+        (401, oauth_error("invalid_client", "Invalid client"))
+    );
+}
+
+/// Refresh tokens live 180 days (`rest-protocol.md` §11.5), not the 28 older pages gave.
+#[tokio::test]
+async fn refresh_tokens_live_180_days() {
+    let server = TestServer::start_with(&["--allow-clock-control"]).await;
+    let app = server.install_app("crm", &[]);
+    let advance = async |days: i64| {
+        let seconds = json!({"seconds": days * 24 * 3600});
+        let (status, _) = server
+            .admin("POST", "/admin/clock/advance", Some(seconds))
+            .await;
+        assert_eq!(status, 200);
+    };
+    advance(29).await;
+    let (status, body) = refresh(&server, &app, &token(&app.tokens, "refresh_token")).await;
+    assert_eq!(status, 200, "{body}");
+    let still_good = token(&body, "refresh_token");
+
+    advance(181).await;
+    let (status, body) = refresh(&server, &app, &still_good).await;
+    assert_eq!(
+        (status, body),
+        (400, oauth_error("invalid_grant", "Invalid refresh token"))
     );
 }
 
@@ -119,6 +247,30 @@ async fn refresh(server: &TestServer, app: &InstalledApp, refresh_token: &str) -
     server.get(&url).await
 }
 
+/// The keys of a token answer, in the order oauth.bitrix.info sends them (a real refresh
+/// answer; the documentation's examples are sorted).
+const TOKEN_ANSWER_KEYS: [&str; 11] = [
+    "access_token",
+    "expires",
+    "expires_in",
+    "scope",
+    "domain",
+    "server_endpoint",
+    "status",
+    "client_endpoint",
+    "member_id",
+    "user_id",
+    "refresh_token",
+];
+
+fn answer_keys(body: &Value) -> Vec<&str> {
+    body.as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
 #[tokio::test]
 async fn refresh_tokens_work_once_and_rotate() {
     let server = TestServer::start().await;
@@ -126,28 +278,7 @@ async fn refresh_tokens_work_once_and_rotate() {
     let old_refresh = token(&app.tokens, "refresh_token");
     let (status, body) = refresh(&server, &app, &old_refresh).await;
     assert_eq!(status, 200);
-    let keys: Vec<&str> = body
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(
-        keys,
-        [
-            "access_token",
-            "client_endpoint",
-            "domain",
-            "expires",
-            "expires_in",
-            "member_id",
-            "refresh_token",
-            "scope",
-            "server_endpoint",
-            "status",
-            "user_id"
-        ]
-    );
+    assert_eq!(answer_keys(&body), TOKEN_ANSWER_KEYS);
     assert_ne!(token(&body, "refresh_token"), old_refresh);
     assert_eq!(
         (body["user_id"].clone(), body["expires_in"].clone()),
@@ -156,8 +287,8 @@ async fn refresh_tokens_work_once_and_rotate() {
 
     let (status, body) = refresh(&server, &app, &old_refresh).await;
     assert_eq!(
-        (status, body["error"].clone()),
-        (400, json!("invalid_grant"))
+        (status, body),
+        (400, oauth_error("invalid_grant", "Invalid refresh token"))
     );
     // The access token issued before the refresh lives on until it expires.
     let (status, _) = server
@@ -210,6 +341,7 @@ async fn authorization_code_flow() {
     };
     let (status, body) = server.get(&exchange(code, &app.client_secret)).await;
     assert_eq!(status, 200);
+    assert_eq!(answer_keys(&body), TOKEN_ANSWER_KEYS);
     assert_eq!(
         server
             .get(&format!(
@@ -224,13 +356,16 @@ async fn authorization_code_flow() {
 
     let (status, body) = server.get(&exchange(code, &app.client_secret)).await;
     assert_eq!(
-        (status, body["error"].clone()),
-        (400, json!("invalid_grant"))
+        (status, body),
+        (
+            400,
+            oauth_error("invalid_grant", "Invalid authorization code")
+        )
     );
     let (status, body) = server.get(&exchange("x", "wrong-secret")).await;
     assert_eq!(
-        (status, body["error"].clone()),
-        (401, json!("invalid_client"))
+        (status, body),
+        (401, oauth_error("invalid_client", "Invalid client"))
     );
 
     // No code for a user the portal does not have.
@@ -249,4 +384,52 @@ async fn authorization_code_flow() {
             "user_id={user}"
         );
     }
+}
+
+/// An authorization code lives 30 seconds (`rest-protocol.md` §11.2).
+#[tokio::test]
+async fn authorization_codes_expire_after_30_seconds() {
+    let server = TestServer::start_with(&["--allow-clock-control"]).await;
+    let app = server.install_app("crm", &[]);
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let code = async || {
+        let url = format!(
+            "{}/oauth/authorize/?client_id={}",
+            server.base_url, app.client_id
+        );
+        let response = no_redirects.get(url).send().await.unwrap();
+        let location = response.headers()["location"].to_str().unwrap().to_string();
+        let query = location.split_once('?').unwrap().1.to_string();
+        let query = b24lite_core::params::parse_form(query.as_bytes()).unwrap();
+        query["code"].as_str().unwrap().to_string()
+    };
+    let advance = async |seconds: i64| {
+        let body = json!({"seconds": seconds});
+        let (status, _) = server
+            .admin("POST", "/admin/clock/advance", Some(body))
+            .await;
+        assert_eq!(status, 200);
+    };
+    let exchange = |code: &str| {
+        format!(
+            "{}/oauth/token/?grant_type=authorization_code&client_id={}&client_secret={}&code={code}",
+            server.base_url, app.client_id, app.client_secret
+        )
+    };
+
+    let fresh = code().await;
+    advance(29).await;
+    assert_eq!(server.get(&exchange(&fresh)).await.0, 200);
+    let stale = code().await;
+    advance(31).await;
+    assert_eq!(
+        server.get(&exchange(&stale)).await,
+        (
+            400,
+            oauth_error("invalid_grant", "Invalid authorization code")
+        )
+    );
 }

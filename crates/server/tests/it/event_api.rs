@@ -1,6 +1,6 @@
 //! `events`, `event.bind`, `event.unbind`, `event.get`: results and every error of the spec.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::utils::{TestServer, rest_error as error};
 
@@ -64,6 +64,65 @@ async fn bind_get_unbind() {
     );
 }
 
+/// `ERROR_ARGUMENT` as the REST module's argument exceptions render it, `argument` included.
+fn argument_error(argument: &str, description: &str) -> Value {
+    json!({"error": "ERROR_ARGUMENT", "error_description": description, "argument": argument})
+}
+
+/// `event.unbind` removes what matches the criteria given: an omitted (or `null`) `auth_type`
+/// matches every user, `0` or an empty value only handlers bound without one, an omitted
+/// `handler` every handler of the event (decision 30, `events.md` §3.3).
+#[tokio::test]
+async fn unbind_matches_the_criteria_given() {
+    let server = TestServer::start().await;
+    server.cli(&["user", "add", "--name", "Ann"]);
+    let token = server.install_app("crm", &["--user", "1"]).access_token;
+    let event = "ONCRMCONTACTUSERFIELDADD";
+    let bind_all = async || {
+        for (handler, auth_type) in [("/a", 0), ("/a", 2), ("/b", 0), ("/b", 2)] {
+            let handler = format!("http://127.0.0.1:9{handler}");
+            let bind = json!({"event": event, "handler": handler, "auth_type": auth_type});
+            let (status, body) = server.app_call(&token, "event.bind", bind).await;
+            assert_eq!((status, &body["result"]), (200, &json!(true)), "{body}");
+        }
+    };
+    let unbind = async |params: Value| {
+        let (status, body) = server.app_call(&token, "event.unbind", params).await;
+        assert_eq!(status, 200, "{body}");
+        body["result"]["count"].as_i64().unwrap()
+    };
+
+    bind_all().await;
+    let a = "http://127.0.0.1:9/a";
+    assert_eq!(
+        unbind(json!({"event": event, "handler": a, "auth_type": ""})).await,
+        1
+    );
+    assert_eq!(
+        unbind(json!({"event": event, "handler": a, "auth_type": null})).await,
+        1
+    );
+    assert_eq!(unbind(json!({"event": event, "auth_type": 0})).await, 1);
+    assert_eq!(unbind(json!({"event": event})).await, 1);
+
+    bind_all().await;
+    let form = server
+        .client()
+        .post(format!("{}/rest/event.unbind", server.base_url))
+        .form(&[
+            ("auth", token.as_str()),
+            ("event", event),
+            ("auth_type", ""),
+        ]);
+    let (_, body) = crate::utils::decode(form.send().await.unwrap()).await;
+    assert_eq!(
+        body["result"],
+        json!({"count": 2}),
+        "an empty form value is 0"
+    );
+    assert_eq!(unbind(json!({"event": event})).await, 2);
+}
+
 #[tokio::test]
 async fn bind_errors() {
     let server = TestServer::start().await;
@@ -72,17 +131,17 @@ async fn bind_errors() {
         (
             json!({"handler": "http://127.0.0.1:9/h"}),
             400,
-            error("ERROR_ARGUMENT", "Argument 'EVENT' is null or empty"),
+            argument_error("EVENT", "Argument 'EVENT' is null or empty"),
         ),
         (
             json!({"event": "ONAPPTEST"}),
             400,
-            error("ERROR_ARGUMENT", "Argument 'HANDLER' is null or empty"),
+            argument_error("HANDLER", "Argument 'HANDLER' is null or empty"),
         ),
         (
             json!({"event": "ONAPPTEST", "event_type": "sometimes"}),
             400,
-            error("ERROR_ARGUMENT", "Value must be one of {online|offline}"),
+            argument_error("EVENT_TYPE", "Value must be one of {online|offline}"),
         ),
         (
             json!({"event": "ONAPPTEST", "handler": "ftp://127.0.0.1/h"}),
@@ -105,6 +164,7 @@ async fn bind_errors() {
             400,
             error("ERROR_EVENT_NOT_FOUND", "Event not found"),
         ),
+        // A plain REST exception with the argument code: no `argument` key.
         (
             json!({"event": "ONOFFLINEEVENT", "event_type": "offline"}),
             400,
@@ -115,20 +175,109 @@ async fn bind_errors() {
         ),
     ];
     for (params, status, expected) in cases {
-        let (got_status, mut body) = server.app_call(&token, "event.bind", params.clone()).await;
-        if let Some(map) = body.as_object_mut() {
-            map.remove("argument");
-        }
-        assert_eq!((got_status, body), (status, expected), "{params}");
+        let answer = server.app_call(&token, "event.bind", params.clone()).await;
+        assert_eq!(answer, (status, expected), "{params}");
     }
-    let (_, body) = server
-        .app_call(
-            &token,
-            "event.bind",
-            json!({"handler": "http://x.example/h"}),
-        )
-        .await;
-    assert_eq!(body["argument"], "EVENT");
+}
+
+#[tokio::test]
+async fn unbind_errors() {
+    let server = TestServer::start().await;
+    let admin = server.install_app("crm", &["--user", "1"]).access_token;
+    let cases = [
+        (
+            json!({"handler": "http://127.0.0.1:9/h"}),
+            argument_error("EVENT", "Argument 'EVENT' is null or empty"),
+        ),
+        (
+            json!({"event": "ONAPPTEST", "event_type": "sometimes"}),
+            argument_error("EVENT_TYPE", "Value must be one of {online|offline}"),
+        ),
+    ];
+    for (params, expected) in cases {
+        let answer = server
+            .app_call(&admin, "event.unbind", params.clone())
+            .await;
+        assert_eq!(answer, (400, expected), "{params}");
+    }
+
+    server.cli(&["user", "add", "--name", "Ann"]);
+    let user = server.install_app("crm", &["--user", "2"]).access_token;
+    let cases = [
+        (
+            json!({"event": "ONAPPTEST", "handler": "http://127.0.0.1:9/h", "auth_type": 1}),
+            "Access denied! Event unbinding with AUTH_TYPE requires administrator access rights",
+        ),
+        (
+            json!({"event": "ONCRMCONTACTUSERFIELDADD", "event_type": "offline"}),
+            "Access denied! Offline events unbinding requires administrator access rights",
+        ),
+    ];
+    for (params, description) in cases {
+        let answer = server.app_call(&user, "event.unbind", params.clone()).await;
+        assert_eq!(
+            answer,
+            (403, error("ACCESS_DENIED", description)),
+            "{params}"
+        );
+    }
+    // Their own user id, or none, is allowed.
+    let own = json!({"event": "ONAPPTEST", "handler": "http://127.0.0.1:9/h", "auth_type": 2});
+    let (status, body) = server.app_call(&user, "event.unbind", own).await;
+    assert_eq!((status, &body["result"]), (200, &json!({"count": 0})));
+}
+
+/// Every `event.*` method and `events` refuse an incoming webhook (decision 29).
+#[tokio::test]
+async fn event_methods_refuse_incoming_webhooks() {
+    let server = TestServer::start().await;
+    for method in [
+        "events",
+        "event.bind",
+        "event.unbind",
+        "event.get",
+        "event.test",
+        "event.offline.get",
+        "event.offline.list",
+        "event.offline.clear",
+        "event.offline.error",
+    ] {
+        let params = json!({"event": "ONAPPTEST", "handler": "http://127.0.0.1:9/h"});
+        let answer = server.call(method, params).await;
+        let expected = error(
+            "WRONG_AUTH_TYPE",
+            "Current authorization type is denied for this method",
+        );
+        assert_eq!(answer, (403, expected), "{method}");
+    }
+}
+
+/// A binding's connector is the request's `auth_connector`, the key the offline methods read;
+/// the same name in another letter case is no connector at all.
+#[tokio::test]
+async fn the_connector_of_a_binding_is_the_requests_auth_connector() {
+    let server = TestServer::start().await;
+    let token = server.install_app("crm", &["--user", "1"]).access_token;
+    let event = "ONCRMCONTACTUSERFIELDADD";
+    for params in [
+        json!({"event": event, "event_type": "offline", "auth_connector": "c1"}),
+        json!({"event": event, "event_type": "offline", "AUTH_CONNECTOR": "c2"}),
+    ] {
+        let (status, body) = server.app_call(&token, "event.bind", params).await;
+        assert_eq!((status, &body["result"]), (200, &json!(true)), "{body}");
+    }
+    let (_, body) = server.app_call(&token, "event.get", json!({})).await;
+    assert_eq!(
+        body["result"],
+        json!([
+            {"event": "ONAPPINSTALL", "handler": "http://127.0.0.1:9/install", "auth_type": "0", "offline": 0},
+            {"event": event, "connector_id": "c1", "offline": 1},
+            {"event": event, "connector_id": "", "offline": 1}
+        ])
+    );
+    let unbind = json!({"event": event, "event_type": "offline", "auth_connector": "c1"});
+    let (_, body) = server.app_call(&token, "event.unbind", unbind).await;
+    assert_eq!(body["result"], json!({"count": 1}));
 }
 
 #[tokio::test]
@@ -226,6 +375,21 @@ async fn events_lists_what_the_application_may_bind() {
             "ONCRMCONTACTUSERFIELDSETENUMVALUES"
         ])
     );
+    // `SCOPE` given, even empty, wins over `FULL`; an empty one lists the `basic` events.
+    for params in [json!({"SCOPE": ""}), json!({"SCOPE": "", "FULL": 1})] {
+        let (_, body) = server.app_call(&token, "events", params.clone()).await;
+        assert_eq!(
+            body["result"],
+            json!([
+                "ONAPPUNINSTALL",
+                "ONAPPINSTALL",
+                "ONAPPUPDATE",
+                "ONAPPTEST",
+                "ONOFFLINEEVENT"
+            ]),
+            "{params}"
+        );
+    }
     let user_only = server.install_app("user", &["--user", "1"]).access_token;
     let (_, body) = server.app_call(&user_only, "events", json!({})).await;
     assert!(

@@ -143,6 +143,89 @@ async fn a_refresh_token_is_spent_once_when_requests_race() {
     }
 }
 
+/// Runs on both stores: an uninstall through one instance revokes the tokens on every other at
+/// once (the access token is looked up in the store on each call, never cached).
+#[tokio::test]
+async fn an_uninstall_revokes_tokens_on_every_instance() {
+    let first = TestServer::start().await;
+    let sibling = first.start_sibling(&[]).await;
+    let other = sibling.as_ref().unwrap_or(&first);
+    let app = first.install_app("crm", &[]);
+    let (status, _) = other
+        .app_call(&app.access_token, "app.info", json!({}))
+        .await;
+    assert_eq!(status, 200);
+
+    let path = format!("/admin/apps/{}/uninstall", app.client_id);
+    let (status, body) = first.admin("POST", &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    let answer = other
+        .app_call(&app.access_token, "app.info", json!({}))
+        .await;
+    let invalid = json!({"error": "invalid_token", "error_description": "The access token provided is invalid."});
+    assert_eq!(answer, (401, invalid));
+}
+
+/// Offline records in the reservation race below.
+const OFFLINE_RECORDS: i64 = 240;
+
+/// Runs on both stores: readers reserving the offline queue at the same time through two
+/// instances (`event.offline.get` with `clear=0`) get disjoint records that add up to the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_offline_readers_reserve_disjoint_records() {
+    let first = TestServer::start().await;
+    let sibling = first.start_sibling(&[]).await;
+    let servers = [&first, sibling.as_ref().unwrap_or(&first)];
+    let app = first.install_app("crm", &[]);
+    let bind = json!({"event": ADD, "event_type": "offline"});
+    let (status, body) = first.app_call(&app.access_token, "event.bind", bind).await;
+    assert_eq!(status, 200, "{body}");
+
+    // One record per field, written as changes made outside REST would be.
+    let store = first.open_store().await;
+    let mut tx = store.begin_write().await.unwrap();
+    for id in 1..=OFFLINE_RECORDS {
+        let data = json!({"FIELDS": {"ID": id, "ENTITY_ID": "CRM_CONTACT", "FIELD_NAME": format!("UF_CRM_R{id}")}});
+        let event = crate::utils::new_event(ADD, data, &format!("offline-{id}"));
+        let now = b24lite::clock::Clock::default().now();
+        b24lite_store::events::record(&mut tx, &event, now)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    store.close().await;
+
+    // Eight readers, four per instance, each reserving batches of 25 until the queue is empty.
+    let readers = (0..8).map(|n| {
+        let url = format!("{}/rest/event.offline.get", servers[n % 2].base_url);
+        let client = servers[n % 2].client().clone();
+        let token = app.access_token.clone();
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let params = json!({"auth": token, "clear": 0, "limit": 25});
+                let response = client.post(&url).json(&params).send().await.unwrap();
+                let (status, body) = crate::utils::decode(response).await;
+                assert_eq!(status, 200, "{body}");
+                let events = body["result"]["events"].as_array().unwrap().clone();
+                if events.is_empty() {
+                    return mine;
+                }
+                mine.extend(events.iter().map(|e| e["ID"].as_str().unwrap().to_string()));
+            }
+        })
+    });
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for reader in readers.collect::<Vec<_>>() {
+        let mine = reader.await.unwrap();
+        total += mine.len();
+        seen.extend(mine);
+    }
+    assert_eq!(total, seen.len(), "a record was reserved by two readers");
+    assert_eq!(seen.len() as i64, OFFLINE_RECORDS);
+}
+
 #[tokio::test]
 async fn an_event_committed_through_another_instance_wakes_the_workers() {
     let test = "an_event_committed_through_another_instance_wakes_the_workers";
@@ -334,15 +417,22 @@ async fn three_instances_deliver_everything_when_one_is_killed() {
             .status()
             .unwrap();
         assert!(killed.success());
-        leased_by(&mut db, victim.pid()).await
+        let answered = done.load(Ordering::SeqCst);
+        (leased_by(&mut db, victim.pid()).await, answered)
     };
-    let (_, _, _, in_flight) = tokio::join!(
+    let (_, _, _, (in_flight, answered_at_kill)) = tokio::join!(
         fire(servers[0], &next, &keep_going, &done),
         fire(servers[1], &next, &keep_going, &done),
         fire(victim, &next, &victim_stop, &done),
         kill,
     );
     let fired_in = started.elapsed();
+    // The kill came mid-stream: the survivors answered batches after it.
+    let answered = done.load(Ordering::SeqCst);
+    assert!(
+        answered > answered_at_kill,
+        "no batch was answered after the kill ({answered_at_kill} before it)"
+    );
 
     // Every delivery of every recorded event reaches the handler: the survivors take over the
     // dead instance's rows once their lease runs out.
@@ -406,11 +496,11 @@ async fn three_instances_deliver_everything_when_one_is_killed() {
     }
     let copies: i64 = received.values().sum();
     eprintln!(
-        "{test}: {events} events ({} batches answered of {BATCHES}), {} deliveries, {copies} \
+        "{test}: {events} events ({answered} batches answered of {BATCHES}, \
+         {answered_at_kill} before the kill), {} deliveries, {copies} \
          received; the killed instance held {} leased rows, {resent} of them had reached the \
          handler and were sent again; no acknowledged delivery sent twice; events fired in \
          {fired_in:.1?}, all delivered after {:.1?}",
-        done.load(Ordering::SeqCst),
         stored.len(),
         in_flight.len(),
         started.elapsed(),

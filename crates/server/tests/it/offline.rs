@@ -210,13 +210,56 @@ async fn offline_methods_errors() {
     let (status, body) = server
         .app_call(&token, "event.offline.clear", json!({}))
         .await;
-    assert_eq!(
-        (status, body),
+    assert_eq!((status, body), (400, process_missing()));
+
+    let argument = |name: &str, description: &str| json!({"error": "ERROR_ARGUMENT", "error_description": description, "argument": name});
+    let message_ids = argument("message_id", "Value must be array of MESSAGE_ID values");
+    let integers = argument("id", "Value must be array of integers");
+    let cases = [
         (
-            400,
-            json!({"error": "ERROR_ARGUMENT", "error_description": "Argument 'PROCESS_ID' is null or empty", "argument": "PROCESS_ID"})
-        )
-    );
+            "event.offline.error",
+            json!({"message_id": ["x"]}),
+            &process_missing(),
+        ),
+        (
+            "event.offline.error",
+            json!({"process_id": "p"}),
+            &message_ids,
+        ),
+        (
+            "event.offline.error",
+            json!({"process_id": "p", "message_id": "x"}),
+            &message_ids,
+        ),
+        (
+            "event.offline.clear",
+            json!({"process_id": "p", "message_id": "x"}),
+            &message_ids,
+        ),
+        (
+            "event.offline.clear",
+            json!({"process_id": "p", "message_id": ["short"]}),
+            &message_ids,
+        ),
+        (
+            "event.offline.clear",
+            json!({"process_id": "p", "id": [1, 0]}),
+            &integers,
+        ),
+        (
+            "event.offline.clear",
+            json!({"process_id": "p", "id": "7"}),
+            &integers,
+        ),
+    ];
+    for (method, params, expected) in cases {
+        let answer = server.app_call(&token, method, params.clone()).await;
+        assert_eq!(answer, (400, expected.clone()), "{method} {params}");
+    }
+    // An empty list flags nothing and succeeds.
+    let empty = json!({"process_id": "p", "message_id": []});
+    let (status, body) = server.app_call(&token, "event.offline.error", empty).await;
+    assert_eq!((status, &body["result"]), (200, &json!(true)));
 
     server.cli(&["user", "add", "--name", "Bob"]);
     let app = server.install_app("crm", &["--user", "2"]);
@@ -241,7 +284,113 @@ async fn offline_methods_errors() {
     }
     let (status, body) = server.call("event.offline.get", json!({})).await;
     assert_eq!(
-        (status, body["error"].clone()),
-        (403, json!("WRONG_AUTH_TYPE"))
+        (status, body),
+        (
+            403,
+            json!({"error": "WRONG_AUTH_TYPE", "error_description": "Current authorization type is denied for this method"})
+        )
+    );
+}
+
+fn process_missing() -> Value {
+    json!({"error": "ERROR_ARGUMENT", "error_description": "Argument 'PROCESS_ID' is null or empty", "argument": "PROCESS_ID"})
+}
+
+/// `event.offline.get` with a `process_id` re-reads that process: at most `limit` records, and
+/// only those with the requested `error` flag.
+#[tokio::test]
+async fn a_process_is_reread_by_limit_and_error_flag() {
+    let server = TestServer::start().await;
+    let token = server.install_app("crm", &["--user", "1"]).access_token;
+    let bind = json!({"event": "ONCRMCONTACTUSERFIELDADD", "event_type": "offline"});
+    server.app_call(&token, "event.bind", bind).await;
+    for field in 1..=3 {
+        fire(&server, "ONCRMCONTACTUSERFIELDADD", field, None).await;
+    }
+    let get = async |params: Value| {
+        let (status, body) = server.app_call(&token, "event.offline.get", params).await;
+        assert_eq!(status, 200, "{body}");
+        body["result"].clone()
+    };
+    let field_ids = |result: &Value| -> Vec<i64> {
+        result["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["EVENT_DATA"]["FIELDS"]["ID"].as_i64().unwrap())
+            .collect()
+    };
+
+    let reserved = get(json!({"clear": 0})).await;
+    let process = reserved["process_id"].as_str().unwrap().to_string();
+    assert_eq!(field_ids(&reserved), [1, 2, 3]);
+    let reread = get(json!({"clear": 0, "process_id": process, "limit": 2})).await;
+    assert_eq!(field_ids(&reread), [1, 2]);
+    assert_eq!(reread["process_id"], json!(process));
+
+    // A flagged record leaves the process; reserved with `error=1` it is re-read only so.
+    let first = reserved["events"][0]["MESSAGE_ID"].clone();
+    let flag = json!({"process_id": process, "message_id": [first]});
+    server.app_call(&token, "event.offline.error", flag).await;
+    let errors = get(json!({"clear": 0, "error": 1})).await;
+    let error_process = errors["process_id"].as_str().unwrap().to_string();
+    assert_eq!(field_ids(&errors), [1]);
+    let plain = get(json!({"clear": 0, "process_id": error_process})).await;
+    assert_eq!(field_ids(&plain), Vec::<i64>::new());
+    let flagged = get(json!({"clear": 0, "process_id": error_process, "error": 1})).await;
+    assert_eq!(field_ids(&flagged), [1]);
+    assert_eq!(
+        field_ids(&get(json!({"process_id": process})).await),
+        [2, 3]
+    );
+}
+
+/// Records live about 34 days (2,952,000 s) whatever their state; a reader never sees older ones.
+#[tokio::test]
+async fn records_expire_after_34_days() {
+    let server = TestServer::start_with(&["--allow-clock-control"]).await;
+    let app = server.install_app("crm", &["--user", "1"]);
+    let bind = json!({"event": "ONCRMCONTACTUSERFIELDADD", "event_type": "offline"});
+    server.app_call(&app.access_token, "event.bind", bind).await;
+    for name in ["OLD_A", "OLD_B"] {
+        let fields = json!({"fields": {"FIELD_NAME": name, "USER_TYPE_ID": "string"}});
+        let (status, body) = server.call("crm.contact.userfield.add", fields).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (_, reserved) = server
+        .app_call(
+            &app.access_token,
+            "event.offline.get",
+            json!({"clear": 0, "limit": 1}),
+        )
+        .await;
+    assert_eq!(reserved["result"]["events"].as_array().unwrap().len(), 1);
+
+    // The access token does not live that long: each step refreshes it.
+    let mut refresh_token = app.tokens["refresh_token"].as_str().unwrap().to_string();
+    let mut total_after = async |seconds: i64| {
+        let advance = json!({"seconds": seconds});
+        let (status, _) = server
+            .admin("POST", "/admin/clock/advance", Some(advance))
+            .await;
+        assert_eq!(status, 200);
+        let url = format!(
+            "{}/oauth/token/?grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={refresh_token}",
+            server.base_url, app.client_id, app.client_secret
+        );
+        let (_, fresh) = server.get(&url).await;
+        refresh_token = fresh["refresh_token"].as_str().unwrap().to_string();
+        let token = fresh["access_token"].as_str().unwrap();
+        let (status, listed) = server
+            .app_call(token, "event.offline.list", json!({}))
+            .await;
+        assert_eq!(status, 200, "{listed}");
+        listed["total"].clone()
+    };
+    assert_eq!(total_after(2_952_000 - 60).await, json!(2));
+    assert_eq!(
+        total_after(120).await,
+        json!(0),
+        "the reserved one goes too"
     );
 }
