@@ -15,11 +15,16 @@ use crate::migrations;
 /// back. On SQLite it also holds this process's writer turn (see [`Store::begin_write`]).
 pub struct Tx {
     inner: sqlx::Transaction<'static, Any>,
+    dialect: Dialect,
     /// Released after the commit or rollback, never before.
     _turn: Option<OwnedMutexGuard<()>>,
 }
 
 impl Tx {
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         self.inner.commit().await
     }
@@ -139,11 +144,13 @@ impl Store {
                 let inner = self.pool.begin_with("BEGIN IMMEDIATE").await?;
                 Tx {
                     inner,
+                    dialect: self.dialect,
                     _turn: Some(turn),
                 }
             }
             Dialect::Postgres => Tx {
                 inner: self.pool.begin().await?,
+                dialect: self.dialect,
                 _turn: None,
             },
         };

@@ -10,7 +10,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::{StoreError, UnixTime, flag};
+use crate::{Dialect, StoreError, Tx, UnixTime, flag};
 
 /// One field definition as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,6 +132,22 @@ pub async fn get_field(conn: &mut AnyConnection, id: i64) -> Result<Option<Field
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(field_from_row).transpose()
+}
+
+/// A definition, locked until `tx` ends so that concurrent changes of the same field (an update
+/// of its list racing its delete on another instance) take turns. SQLite's write transactions
+/// already run one at a time.
+pub async fn get_field_locked(tx: &mut Tx, id: i64) -> Result<Option<FieldDef>, StoreError> {
+    let lock = match tx.dialect() {
+        Dialect::Postgres => " FOR UPDATE",
+        Dialect::Sqlite => "",
+    };
+    let sql = format!("SELECT {COLUMNS} FROM uf_fields WHERE id = $1{lock}");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut **tx)
         .await?;
     row.as_ref().map(field_from_row).transpose()
 }

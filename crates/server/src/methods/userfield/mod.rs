@@ -265,10 +265,10 @@ async fn record(
     Ok(())
 }
 
-/// Loads a field for get/update/delete: `ERROR_NOT_FOUND`, then `Access denied.` for another
-/// entity's field.
-async fn load(conn: &mut b24lite_store::AnyConnection, id: i64) -> Result<FieldDef, RestError> {
-    let field = userfields::get_field(conn, id)
+/// Loads a field for update/delete, locked until the transaction ends: `ERROR_NOT_FOUND`, then
+/// `Access denied.` for another entity's field.
+async fn load(tx: &mut Tx, id: i64) -> Result<FieldDef, RestError> {
+    let field = userfields::get_field_locked(tx, id)
         .await
         .map_err(internal)?
         .ok_or_else(|| not_found(id))?;
