@@ -127,17 +127,24 @@ pub async fn claim(
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
-    let loaded = if claimed.is_empty() {
+    let ids: Vec<i64> = claimed
+        .iter()
+        .map(|row| row.try_get("id"))
+        .collect::<Result<_, _>>()?;
+    let loaded = if ids.is_empty() {
         Vec::new()
     } else {
-        load_claimed(&mut tx, owner).await?
+        load_claimed(&mut tx, &ids).await?
     };
     tx.commit().await?;
     Ok(loaded)
 }
 
-async fn load_claimed(conn: &mut AnyConnection, owner: &str) -> Result<Vec<Claimed>, StoreError> {
-    let rows = sqlx::query(
+/// The claimed rows with their events and subscribers, looked up by id: the lease owner has no
+/// index, and the pending rows it would otherwise be found among can be many.
+async fn load_claimed(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<Claimed>, StoreError> {
+    let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+    let sql = format!(
         "SELECT d.id, d.event_id, d.handler_id, d.attempts, e.name, e.data, e.user_id,
                 w.id AS webhook_id, w.url, w.application_token, w.policy, w.enabled,
                 h.handler, h.auth_type, a.id AS app_id, a.application_token AS app_token,
@@ -147,11 +154,14 @@ async fn load_claimed(conn: &mut AnyConnection, owner: &str) -> Result<Vec<Claim
          LEFT JOIN event_handlers h ON h.id = d.handler_id
          LEFT JOIN outgoing_webhooks w ON w.id = h.outgoing_webhook_id
          LEFT JOIN apps a ON a.id = h.app_id
-         WHERE d.lease_owner = $1 AND d.status = 'pending' ORDER BY d.id",
-    )
-    .bind(owner)
-    .fetch_all(conn)
-    .await?;
+         WHERE d.id IN ({}) ORDER BY d.id",
+        ids.join(",")
+    );
+    // Ids are written into the SQL, so the statement is not worth keeping prepared.
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .persistent(false)
+        .fetch_all(conn)
+        .await?;
     rows.iter().map(claimed_from_row).collect()
 }
 
