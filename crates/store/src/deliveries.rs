@@ -48,6 +48,9 @@ pub struct Target {
     pub application_token: String,
     pub policy: Policy,
     pub enabled: bool,
+    /// The outgoing webhook's signing secret when its deliveries are signed; `None` for unsigned
+    /// webhooks and for applications.
+    pub signing_secret: Option<String>,
     /// Set for an application's handler: what its `auth` block needs.
     pub app: Option<AppTarget>,
 }
@@ -147,6 +150,7 @@ async fn load_claimed(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<Claim
     let sql = format!(
         "SELECT d.id, d.event_id, d.handler_id, d.attempts, e.name, e.data, e.user_id,
                 w.id AS webhook_id, w.url, w.application_token, w.policy, w.enabled,
+                w.signing_secret,
                 h.handler, h.auth_type, a.id AS app_id, a.application_token AS app_token,
                 a.scopes AS app_scopes, a.status AS app_status, a.installed,
                 a.install_finished
@@ -177,6 +181,7 @@ fn claimed_from_row(row: &AnyRow) -> Result<Claimed, StoreError> {
                 application_token: row.try_get("application_token")?,
                 policy: Policy::parse(&policy).unwrap_or(Policy::Bitrix),
                 enabled: row.try_get::<i64, _>("enabled")? != 0,
+                signing_secret: row.try_get("signing_secret")?,
                 app: None,
             })
         }
@@ -211,6 +216,7 @@ fn app_target(row: &AnyRow) -> Result<Option<Target>, StoreError> {
         application_token: row.try_get("app_token")?,
         policy: Policy::Bitrix,
         enabled: lifecycle || flag(row, "install_finished")?,
+        signing_secret: None,
         app: Some(AppTarget {
             app_id,
             installed: flag(row, "installed")?,

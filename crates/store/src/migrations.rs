@@ -38,6 +38,12 @@ const SCRIPTS: &[Script] = &[
         postgres: include_str!("../migrations/postgres/0004_events.sql"),
     },
     Script {
+        version: 4002,
+        description: "signing",
+        sqlite: include_str!("../migrations/sqlite/0004_signing.sql"),
+        postgres: include_str!("../migrations/postgres/0004_signing.sql"),
+    },
+    Script {
         version: 5001,
         description: "apps",
         sqlite: include_str!("../migrations/sqlite/0005_apps.sql"),

@@ -1,9 +1,10 @@
 //! Outgoing webhooks and the handler rows that subscribe them to events.
 //!
 //! An outgoing webhook is a handler URL, a generated 32-character `application_token`
-//! (`[a-z0-9]`, fact 75), an enabled flag and a delivery policy. Each (webhook, event) pair is a
-//! row of `event_handlers`, whose id is the `event_handler_id` of its deliveries. The same table
-//! is shaped for applications' `event.bind` rows (`app_id`, `auth_type`, `event_type`,
+//! (`[a-z0-9]`, fact 75), an enabled flag, a delivery policy and, when its deliveries are signed,
+//! a signing secret ([`random::signing_secret`], see [`set_signing`]). Each (webhook, event) pair
+//! is a row of `event_handlers`, whose id is the `event_handler_id` of its deliveries. The same
+//! table is shaped for applications' `event.bind` rows (`app_id`, `auth_type`, `event_type`,
 //! `connector`, `options`), which a later issue adds; fan-out in [`crate::events`] only selects
 //! rows that belong to an enabled outgoing webhook.
 
@@ -55,8 +56,21 @@ pub struct OutgoingWebhook {
     pub application_token: String,
     pub enabled: bool,
     pub policy: Policy,
+    /// Set when deliveries are signed (Standard Webhooks): `whsec_` and base64 of the key.
+    pub signing_secret: Option<String>,
     pub created_at: UnixTime,
     pub handlers: Vec<Handler>,
+}
+
+/// A change of a webhook's signing (see [`set_signing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signing {
+    /// Unsigned: the secret is forgotten.
+    Off,
+    /// Signed: a webhook already signed keeps its secret, another gets a new one.
+    On,
+    /// Signed with a new secret, whether it was signed before or not.
+    Rotate,
 }
 
 /// Creates a webhook with one handler per event. `events` must already be upper-case and
@@ -95,7 +109,7 @@ pub async fn create(
     get(conn, id).await?.ok_or(StoreError::NotFound)
 }
 
-const COLUMNS: &str = "id, url, application_token, enabled, policy, created_at";
+const COLUMNS: &str = "id, url, application_token, enabled, policy, signing_secret, created_at";
 
 pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<OutgoingWebhook>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM outgoing_webhooks WHERE id = $1");
@@ -136,11 +150,36 @@ pub async fn set_enabled(
     Ok(done.rows_affected() > 0)
 }
 
+/// Switches signing on or off, or rotates the secret; `false` when there is no webhook with that
+/// id. Deliveries not yet sent are signed (or not) as the webhook is when they are sent.
+pub async fn set_signing(
+    conn: &mut AnyConnection,
+    id: i64,
+    signing: Signing,
+) -> Result<bool, StoreError> {
+    let sql = match signing {
+        Signing::Off => "UPDATE outgoing_webhooks SET signing_secret = NULL WHERE id = $1",
+        Signing::On => {
+            "UPDATE outgoing_webhooks SET signing_secret = COALESCE(signing_secret, $2)
+             WHERE id = $1"
+        }
+        Signing::Rotate => "UPDATE outgoing_webhooks SET signing_secret = $2 WHERE id = $1",
+    };
+    let mut query = sqlx::query(sql).bind(id);
+    if signing != Signing::Off {
+        query = query.bind(random::signing_secret());
+    }
+    let done = query.execute(conn).await?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// Changes of [`update`]; `None` keeps the current value.
 #[derive(Debug, Clone, Default)]
 pub struct Change {
     pub url: Option<String>,
     pub policy: Option<Policy>,
+    /// `Some(true)` signs deliveries (keeping a current secret), `Some(false)` stops signing.
+    pub signing: Option<bool>,
     /// The full new event list (upper-case): kept events keep their `event_handler_id`.
     pub events: Option<Vec<String>>,
 }
@@ -170,6 +209,10 @@ pub async fn update(
         .await?;
     if let Some(events) = &change.events {
         replace_events(conn, &current, &url, events, now).await?;
+    }
+    if let Some(signed) = change.signing {
+        let signing = if signed { Signing::On } else { Signing::Off };
+        set_signing(conn, id, signing).await?;
     }
     get(conn, id).await
 }
@@ -252,6 +295,7 @@ fn from_row(row: &AnyRow) -> Result<OutgoingWebhook, StoreError> {
         application_token: row.try_get("application_token")?,
         enabled: flag(row, "enabled")?,
         policy: Policy::parse(&policy).unwrap_or(Policy::Bitrix),
+        signing_secret: row.try_get("signing_secret")?,
         created_at: row.try_get("created_at")?,
         handlers: Vec::new(),
     })

@@ -117,3 +117,84 @@ async fn fan_out_claims_and_leases() {
     store.close().await;
     let _ = std::fs::remove_file(path);
 }
+
+/// Signing is off by default; switching it on keeps a secret already set, rotating replaces it,
+/// and a claim carries the secret the webhook has when the claim is made.
+#[tokio::test]
+async fn signing_secrets_are_kept_rotated_and_claimed() {
+    use outgoing::Signing;
+
+    let (store, path) = store().await;
+    let add = "ONCRMCONTACTUSERFIELDADD";
+    let mut conn = store.pool().acquire().await.unwrap();
+    let hook = outgoing::create(&mut conn, "http://a/", &[add.into()], Policy::Bitrix, 100)
+        .await
+        .unwrap();
+    assert_eq!(hook.signing_secret, None);
+
+    assert!(
+        outgoing::set_signing(&mut conn, hook.id, Signing::On)
+            .await
+            .unwrap()
+    );
+    let first = secret_of(&mut conn, hook.id).await.unwrap();
+    assert!(
+        first.starts_with("whsec_") && first.len() == 6 + 44,
+        "{first}"
+    );
+    assert!(
+        outgoing::set_signing(&mut conn, hook.id, Signing::On)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        secret_of(&mut conn, hook.id).await.as_deref(),
+        Some(first.as_str())
+    );
+    assert!(
+        outgoing::set_signing(&mut conn, hook.id, Signing::Rotate)
+            .await
+            .unwrap()
+    );
+    let second = secret_of(&mut conn, hook.id).await.unwrap();
+    assert_ne!(second, first);
+    assert!(
+        !outgoing::set_signing(&mut conn, 999, Signing::Rotate)
+            .await
+            .unwrap()
+    );
+    drop(conn);
+
+    record(&store, &event(add, 1, "r1"), 100).await;
+    let claimed = deliveries::claim(&store, "w1", 100, 200, 10, &[])
+        .await
+        .unwrap();
+    let target = claimed[0].target.as_ref().unwrap();
+    assert_eq!(target.signing_secret.as_deref(), Some(second.as_str()));
+
+    // Off again, through an update as the admin API's PATCH makes it.
+    let mut conn = store.pool().acquire().await.unwrap();
+    let change = outgoing::Change {
+        signing: Some(false),
+        ..outgoing::Change::default()
+    };
+    let changed = outgoing::update(&mut conn, hook.id, &change, 101)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed.signing_secret, None);
+    drop(conn);
+    record(&store, &event(add, 2, "r2"), 100).await;
+    let claimed = deliveries::claim(&store, "w2", 100, 200, 10, &[])
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].target.as_ref().unwrap().signing_secret, None);
+    store.close().await;
+    let _ = std::fs::remove_file(path);
+}
+
+async fn secret_of(conn: &mut b24lite_store::AnyConnection, id: i64) -> Option<String> {
+    let hook = outgoing::get(conn, id).await.unwrap().unwrap();
+    hook.signing_secret
+}

@@ -217,6 +217,7 @@ async fn update_webhook(
     let change = outgoing::Change {
         url: input.url,
         policy,
+        signing: None,
         events,
     };
     let updated = async {
