@@ -100,7 +100,7 @@ async fn receive(State(forward): State<Arc<Option<Forward>>>, body: Bytes) -> St
         return StatusCode::OK;
     };
     let text = String::from_utf8_lossy(&body).into_owned();
-    let reply = forward.client.post_form(&forward.url, text).await;
+    let reply = forward.client.post_form(&forward.url, text, &[]).await;
     match reply.status {
         Some(status) => StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
         None => {

@@ -2,9 +2,11 @@
 //!
 //! One pooled `reqwest::Client` per server. Headers sent with every delivery:
 //! `Content-Type: application/x-www-form-urlencoded`, `User-Agent: b24lite/<version>`, plus what
-//! reqwest adds (`Host`, `Content-Length`, `Accept: */*`). Redirects are never followed: a 3xx is
-//! an answer, and a failed one (decision 24). The timeout covers the whole exchange, reading the
-//! first [`RESPONSE_KEEP`] bytes of the response included; the rest of the body is not read.
+//! reqwest adds (`Host`, `Content-Length`, `Accept: */*`), and those the caller passes in (the
+//! `webhook-*` headers of a signed delivery, see [`super::sign`]). Redirects are never followed:
+//! a 3xx is an answer, and a failed one (decision 24). The timeout covers the whole exchange,
+//! reading the first [`RESPONSE_KEEP`] bytes of the response included; the rest of the body is
+//! not read.
 //!
 //! Target policy: handlers on loopback and private networks are allowed by default, since local
 //! development is the main use. With `--refuse-private-targets`, every address a handler's host
@@ -68,8 +70,9 @@ impl DeliveryClient {
         })
     }
 
-    /// POSTs a form body; never fails, every outcome is a [`Reply`].
-    pub async fn post_form(&self, url: &str, body: String) -> Reply {
+    /// POSTs a form body with `headers` besides the usual ones; never fails, every outcome is a
+    /// [`Reply`].
+    pub async fn post_form(&self, url: &str, body: String, headers: &[(&str, String)]) -> Reply {
         let started = Instant::now();
         let parsed = match reqwest::Url::parse(url) {
             Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => parsed,
@@ -78,16 +81,14 @@ impl DeliveryClient {
         if self.refuse_private && is_private_literal(&parsed) {
             return failure(class::REFUSED, started);
         }
-        let sent = self
-            .http
-            .post(parsed)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(body)
-            .send()
-            .await;
+        let mut request = self.http.post(parsed).header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        );
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let sent = request.body(body).send().await;
         match sent {
             Ok(response) => read_reply(response, started).await,
             Err(error) => failure(classify(&error), started),

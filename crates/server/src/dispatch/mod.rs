@@ -3,6 +3,7 @@
 //! - [`worker`]: claim a batch under a lease, send each handler's rows in order, report.
 //! - [`recorder`]: the single writer that stores outcomes and attempts in batched transactions.
 //! - [`payload`]: the wire body. [`client`]: the only outbound HTTP. [`retry`]: policies.
+//! - [`sign`]: the Standard Webhooks headers of a signed outgoing webhook's deliveries.
 //! - [`throttle`]: per-handler gates. [`metrics`]: counters for `GET /metrics`.
 //!
 //! Wake-ups: a commit that recorded events calls `AppState::wake_dispatcher`, which wakes one
@@ -26,6 +27,7 @@ pub mod metrics;
 pub mod payload;
 mod recorder;
 pub mod retry;
+pub mod sign;
 pub mod throttle;
 mod wakeup;
 mod worker;

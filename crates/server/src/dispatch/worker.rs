@@ -19,7 +19,7 @@ use b24lite_store::outgoing::Policy;
 
 use super::client::{Reply, class};
 use super::retry::{self, Verdict};
-use super::{BATCH, Engine, payload, recorder};
+use super::{BATCH, Engine, payload, recorder, sign};
 
 pub(super) async fn run(engine: Arc<Engine>) {
     let mut stop = engine.stop.subscribe();
@@ -152,7 +152,15 @@ async fn deliver(engine: &Engine, owner: &str, row: &Claimed) -> Finished {
             }
         },
     };
-    let reply = engine.client.post_form(&target.url, body).await;
+    // Signed with the secret the webhook has now: a rotation applies to deliveries not yet sent.
+    let headers = match &target.signing_secret {
+        Some(secret) => match sign::headers(secret, row.id, ts, body.as_bytes()) {
+            Ok(headers) => headers,
+            Err(error) => return dropped(owner, row, &error.to_string()),
+        },
+        None => Vec::new(),
+    };
+    let reply = engine.client.post_form(&target.url, body, &headers).await;
     let timed_out = reply.error == Some(class::TIMEOUT);
     engine
         .gates
