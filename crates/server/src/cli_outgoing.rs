@@ -3,15 +3,18 @@
 //! same store: its workers pick up what these commands write within one sweep
 //! (`--dispatch-sweep-ms`).
 //!
-//! Output (tab-separated, stable for scripts): `outgoing add` prints `ID<TAB>APPLICATION_TOKEN`;
-//! `outgoing list` prints `ID, enabled|disabled, POLICY, URL, APPLICATION_TOKEN,
-//! EVENT=HANDLER_ID,...`; `deliveries list` prints `ID, EVENT_ID, EVENT, HANDLER_ID, STATUS,
-//! ATTEMPTS, NEXT_ATTEMPT_AT|-, LAST_ERROR|-`; `redeliver` prints how many deliveries it queued.
+//! Output (tab-separated, stable for scripts): `outgoing add` prints `ID<TAB>APPLICATION_TOKEN`,
+//! and `ID<TAB>APPLICATION_TOKEN<TAB>SIGNING_SECRET` with `--sign`; `outgoing sign` prints the new
+//! signing secret, `outgoing unsign` nothing; `outgoing list` prints `ID, enabled|disabled,
+//! POLICY, URL, APPLICATION_TOKEN, EVENT=HANDLER_ID,...` (signing is not shown: see the admin
+//! API); `deliveries list` prints `ID, EVENT_ID, EVENT, HANDLER_ID, STATUS, ATTEMPTS,
+//! NEXT_ATTEMPT_AT|-, LAST_ERROR|-`; `redeliver` prints how many deliveries it queued.
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use b24lite_store::deliveries::{self, DeliveryFilter};
-use b24lite_store::outgoing::{self, OutgoingWebhook, Policy};
+use b24lite_store::outgoing::{self, OutgoingWebhook, Policy, Signing};
 
 use crate::cli::open_store;
 use crate::clock::Clock;
@@ -33,6 +36,9 @@ pub enum OutgoingCommand {
         /// `bitrix` (one attempt, only HTTP 200 counts) or `retry` (back-off schedule, any 2xx).
         #[arg(long, default_value = "bitrix", value_parser = parse_policy)]
         policy: Policy,
+        /// Sign deliveries (Standard Webhooks `webhook-*` headers); also prints the secret.
+        #[arg(long)]
+        sign: bool,
     },
     /// List outgoing webhooks.
     List {
@@ -53,6 +59,19 @@ pub enum OutgoingCommand {
     },
     /// Disable an outgoing webhook: its pending deliveries are dropped.
     Disable {
+        #[command(flatten)]
+        store: StoreArgs,
+        id: i64,
+    },
+    /// Sign a webhook's deliveries with a new secret (switches signing on, or rotates the
+    /// secret); prints the secret.
+    Sign {
+        #[command(flatten)]
+        store: StoreArgs,
+        id: i64,
+    },
+    /// Stop signing a webhook's deliveries.
+    Unsign {
         #[command(flatten)]
         store: StoreArgs,
         id: i64,
@@ -106,9 +125,13 @@ pub async fn outgoing(command: OutgoingCommand) -> anyhow::Result<ExitCode> {
             url,
             events,
             policy,
+            sign,
         } => {
-            let hook = add(&store, &url, &events, policy).await?;
-            println!("{}\t{}", hook.id, hook.application_token);
+            let hook = add(&store, &url, &events, policy, sign).await?;
+            match &hook.signing_secret {
+                Some(secret) => println!("{}\t{}\t{secret}", hook.id, hook.application_token),
+                None => println!("{}\t{}", hook.id, hook.application_token),
+            }
         }
         OutgoingCommand::List { store } => {
             let store = open_store(&store).await?;
@@ -126,16 +149,24 @@ pub async fn outgoing(command: OutgoingCommand) -> anyhow::Result<ExitCode> {
         }
         OutgoingCommand::Enable { store, id } => return set_enabled(&store, id, true).await,
         OutgoingCommand::Disable { store, id } => return set_enabled(&store, id, false).await,
+        OutgoingCommand::Sign { store, id } => {
+            return set_signing(&store, id, Signing::Rotate).await;
+        }
+        OutgoingCommand::Unsign { store, id } => {
+            return set_signing(&store, id, Signing::Off).await;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Creates an outgoing webhook for the given events (checked and upper-cased).
+/// Creates an outgoing webhook for the given events (checked and upper-cased), with its
+/// deliveries signed when `signed`.
 pub async fn add(
     store: &StoreArgs,
     url: &str,
     events: &[String],
     policy: Policy,
+    signed: bool,
 ) -> anyhow::Result<OutgoingWebhook> {
     check_url(url).map_err(anyhow::Error::msg)?;
     let events = b24lite_core::events::normalize_list(events).map_err(|name| {
@@ -143,7 +174,13 @@ pub async fn add(
     })?;
     let store = open_store(store).await?;
     let mut tx = store.begin_write().await?;
-    let hook = outgoing::create(&mut tx, url, &events, policy, Clock::default().now()).await?;
+    let mut hook = outgoing::create(&mut tx, url, &events, policy, Clock::default().now()).await?;
+    if signed {
+        outgoing::set_signing(&mut tx, hook.id, Signing::On).await?;
+        hook = outgoing::get(&mut tx, hook.id)
+            .await?
+            .context("the webhook just added is gone")?;
+    }
     tx.commit().await?;
     Ok(hook)
 }
@@ -170,6 +207,21 @@ async fn set_enabled(store: &StoreArgs, id: i64, enabled: bool) -> anyhow::Resul
     let mut conn = store.pool().acquire().await?;
     let found = outgoing::set_enabled(&mut conn, id, enabled).await?;
     Ok(found_or_missing(found, id))
+}
+
+/// `outgoing sign` (prints the new secret) and `outgoing unsign`.
+async fn set_signing(store: &StoreArgs, id: i64, signing: Signing) -> anyhow::Result<ExitCode> {
+    let store = open_store(store).await?;
+    let mut tx = store.begin_write().await?;
+    if !outgoing::set_signing(&mut tx, id, signing).await? {
+        return Ok(found_or_missing(false, id));
+    }
+    let hook = outgoing::get(&mut tx, id).await?;
+    tx.commit().await?;
+    if let Some(secret) = hook.and_then(|hook| hook.signing_secret) {
+        println!("{secret}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn found_or_missing(found: bool, id: i64) -> ExitCode {

@@ -3,11 +3,13 @@
 //! Every route needs `Authorization: Bearer <admin key>` (401 otherwise). Answers are plain JSON
 //! (not Bitrix24 envelopes); errors are `{"error": CODE, "error_description": TEXT}`.
 //!
-//! - `POST /admin/outgoing-webhooks` `{"url", "events": [...], "policy": "bitrix"|"retry"}` →
-//!   201 with the webhook (`id`, `application_token`, `handlers` with their `event_handler_id`s).
-//!   `GET` lists them; `GET`/`DELETE /admin/outgoing-webhooks/{id}`; `PATCH` with any of
-//!   `url`, `events` (the full new list; kept events keep their handler id), `policy`;
-//!   `POST /admin/outgoing-webhooks/{id}/enable` and `/disable`.
+//! - `POST /admin/outgoing-webhooks` `{"url", "events": [...], "policy": "bitrix"|"retry",
+//!   "signing": bool}` → 201 with the webhook (`id`, `application_token`, `signing_secret` or
+//!   null, `handlers` with their `event_handler_id`s). `GET` lists them;
+//!   `GET`/`DELETE /admin/outgoing-webhooks/{id}`; `PATCH` with any of `url`, `events` (the full
+//!   new list; kept events keep their handler id), `policy`, `signing` (`true` keeps a current
+//!   secret); `POST /admin/outgoing-webhooks/{id}/enable`, `/disable`, and `/rotate-secret` (a
+//!   new secret for a signed webhook; 409 `SIGNING_OFF` for an unsigned one).
 //! - `GET /admin/events`, `/admin/deliveries`, `/admin/deliveries/{id}`,
 //!   `/admin/deliveries/{id}/attempts`, `/admin/attempts` with query filters (see
 //!   [`super::admin_log`]); `POST /admin/deliveries/{id}/redeliver`;
@@ -22,7 +24,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use b24lite_store::outgoing::{self, OutgoingWebhook, Policy};
+use b24lite_store::outgoing::{self, OutgoingWebhook, Policy, Signing};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
@@ -48,6 +50,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/admin/outgoing-webhooks/{id}/disable",
             post(disable_webhook),
+        )
+        .route(
+            "/admin/outgoing-webhooks/{id}/rotate-secret",
+            post(rotate_secret),
         )
         .route("/admin/clock/advance", post(advance_clock))
         .merge(admin_log::router())
@@ -115,6 +121,7 @@ pub fn webhook_json(hook: &OutgoingWebhook) -> Value {
         "application_token": hook.application_token,
         "enabled": hook.enabled,
         "policy": hook.policy.as_str(),
+        "signing_secret": hook.signing_secret,
         "created_at": hook.created_at,
         "handlers": handlers,
     })
@@ -126,6 +133,9 @@ struct NewWebhook {
     events: Vec<String>,
     #[serde(default)]
     policy: Option<String>,
+    /// Sign deliveries (Standard Webhooks); off by default.
+    #[serde(default)]
+    signing: Option<bool>,
 }
 
 async fn create_webhook(State(state): State<AppState>, Body(input): Body<NewWebhook>) -> Response {
@@ -140,8 +150,13 @@ async fn create_webhook(State(state): State<AppState>, Body(input): Body<NewWebh
     };
     let created = async {
         let mut tx = state.store.begin_write().await?;
-        let hook =
+        let mut hook =
             outgoing::create(&mut tx, &input.url, &events, policy, state.clock.now()).await?;
+        if input.signing == Some(true) {
+            outgoing::set_signing(&mut tx, hook.id, Signing::On).await?;
+            let signed = outgoing::get(&mut tx, hook.id).await?;
+            hook = signed.ok_or(b24lite_store::StoreError::NotFound)?;
+        }
         tx.commit().await?;
         Ok::<_, b24lite_store::StoreError>(hook)
     };
@@ -198,6 +213,7 @@ struct WebhookPatch {
     url: Option<String>,
     events: Option<Vec<String>>,
     policy: Option<String>,
+    signing: Option<bool>,
 }
 
 async fn update_webhook(
@@ -217,7 +233,7 @@ async fn update_webhook(
     let change = outgoing::Change {
         url: input.url,
         policy,
-        signing: None,
+        signing: input.signing,
         events,
     };
     let updated = async {
@@ -289,6 +305,41 @@ async fn set_enabled(State(state): State<AppState>, Param(id): Param<i64>, on: b
     match changed.await {
         Ok(Some(hook)) => Json(webhook_json(&hook)).into_response(),
         Ok(None) => not_found("outgoing webhook"),
+        Err(error) => internal(error),
+    }
+}
+
+/// What `rotate-secret` found.
+enum Rotation {
+    Rotated(OutgoingWebhook),
+    Unsigned,
+    Missing,
+}
+
+/// A new signing secret for a signed webhook; deliveries not yet sent are signed with it.
+async fn rotate_secret(State(state): State<AppState>, Param(id): Param<i64>) -> Response {
+    let rotated = async {
+        let mut tx = state.store.begin_write().await?;
+        let rotation = match outgoing::get(&mut tx, id).await? {
+            None => Rotation::Missing,
+            Some(hook) if hook.signing_secret.is_none() => Rotation::Unsigned,
+            Some(_) => {
+                outgoing::set_signing(&mut tx, id, Signing::Rotate).await?;
+                let hook = outgoing::get(&mut tx, id).await?;
+                hook.map_or(Rotation::Missing, Rotation::Rotated)
+            }
+        };
+        tx.commit().await?;
+        Ok::<_, b24lite_store::StoreError>(rotation)
+    };
+    match rotated.await {
+        Ok(Rotation::Rotated(hook)) => Json(webhook_json(&hook)).into_response(),
+        Ok(Rotation::Unsigned) => failure(
+            StatusCode::CONFLICT,
+            "SIGNING_OFF",
+            "the webhook is not signed (PATCH it with \"signing\": true first)",
+        ),
+        Ok(Rotation::Missing) => not_found("outgoing webhook"),
         Err(error) => internal(error),
     }
 }

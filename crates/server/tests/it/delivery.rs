@@ -9,13 +9,13 @@ use serde_json::{Value, json};
 use crate::receiver::{Behaviour, Receiver, eventually};
 use crate::utils::{TestServer, new_event};
 
-const ADD: &str = "ONCRMCONTACTUSERFIELDADD";
+pub(crate) const ADD: &str = "ONCRMCONTACTUSERFIELDADD";
 const UPDATE: &str = "ONCRMCONTACTUSERFIELDUPDATE";
 const DELETE: &str = "ONCRMCONTACTUSERFIELDDELETE";
 const SETENUM: &str = "ONCRMCONTACTUSERFIELDSETENUMVALUES";
 
 /// The `data` of a contact-field event (fact 63).
-fn fields(id: i64, name: &str) -> Value {
+pub(crate) fn fields(id: i64, name: &str) -> Value {
     json!({"FIELDS": {"ID": id, "ENTITY_ID": "CRM_CONTACT", "FIELD_NAME": name}})
 }
 
@@ -44,7 +44,7 @@ async fn add_webhook(server: &TestServer, url: &str, events: &[&str], policy: &s
     }
 }
 
-async fn deliveries(server: &TestServer, query: &str) -> Vec<Value> {
+pub(crate) async fn deliveries(server: &TestServer, query: &str) -> Vec<Value> {
     let (status, list) = server
         .admin("GET", &format!("/admin/deliveries?{query}"), None)
         .await;
@@ -53,7 +53,12 @@ async fn deliveries(server: &TestServer, query: &str) -> Vec<Value> {
 }
 
 /// Waits until the delivery list for `query` has `n` rows, all with `status`.
-async fn settled(server: &TestServer, query: &str, n: usize, status: &str) -> Vec<Value> {
+pub(crate) async fn settled(
+    server: &TestServer,
+    query: &str,
+    n: usize,
+    status: &str,
+) -> Vec<Value> {
     eventually(&format!("{n} {status} deliveries for {query}"), || async {
         let list = deliveries(server, query).await;
         (list.len() == n && list.iter().all(|d| d["status"] == status)).then_some(list)
@@ -263,7 +268,7 @@ async fn timeouts_and_unreachable_handlers_are_recorded_as_failures() {
     assert_eq!(slow.requests().len(), 1);
 }
 
-async fn advance(server: &TestServer, seconds: i64) -> i64 {
+pub(crate) async fn advance(server: &TestServer, seconds: i64) -> i64 {
     let body = json!({"seconds": seconds});
     let (status, answer) = server
         .admin("POST", "/admin/clock/advance", Some(body))

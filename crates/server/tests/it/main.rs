@@ -13,6 +13,7 @@ mod batch;
 mod contacts;
 mod delivery;
 mod delivery_rest;
+mod delivery_signing;
 mod event_api;
 mod field_types;
 mod limits;
