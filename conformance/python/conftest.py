@@ -71,19 +71,23 @@ def portal() -> Portal:
 
 
 class EventRecorder:
-    """Every POST received, as `(path, decoded form)`, in arrival order."""
+    """Every POST received, as `(path, decoded form)`, in arrival order; and as received, with
+    its headers and the exact body bytes (`requests`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._received: list[tuple[str, dict]] = []
+        self._raw: list[tuple[str, dict[str, str], bytes]] = []
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (the http.server API)
                 length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length).decode("utf-8")
+                raw = self.rfile.read(length)
+                headers = {name.lower(): value for name, value in self.headers.items()}
                 with recorder._lock:
-                    recorder._received.append((self.path, php_form(body)))
+                    recorder._received.append((self.path, php_form(raw.decode("utf-8"))))
+                    recorder._raw.append((self.path, headers, raw))
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -103,6 +107,19 @@ class EventRecorder:
         wanted = "/" + path.lstrip("/")
         with self._lock:
             return [form for (p, form) in self._received if p == wanted]
+
+    def requests(self, path: str, count: int, timeout: float = 15.0) -> list[tuple[dict, bytes]]:
+        """Waits for `count` requests on `path`; returns each as `(headers, body bytes)`, header
+        names in lower case."""
+        wanted = "/" + path.lstrip("/")
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                found = [(h, body) for (p, h, body) in self._raw if p == wanted]
+            if len(found) >= count or time.monotonic() > deadline:
+                assert len(found) >= count, f"{len(found)} requests on {path}, expected {count}"
+                return found
+            time.sleep(0.05)
 
     def wait_for(self, path: str, done, timeout: float = 15.0) -> list[dict]:
         """Polls until `done(forms)` holds for the forms received on `path`; returns them."""
