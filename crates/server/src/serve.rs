@@ -10,6 +10,8 @@ use b24lite_store::{Store, portal, random, webhooks};
 use crate::clock::Clock;
 use crate::config::ServeConfig;
 use crate::http;
+use crate::methods::userfield::cache::FieldCache;
+use crate::rest::auth::CredentialCache;
 use crate::rest::limits::Limits;
 use crate::state::{AppState, Shared};
 
@@ -86,6 +88,7 @@ impl Server {
         };
         let limits = Limits::new(config.rate_limit, config.operating_limit).shared_through(&store);
         let webhook_url = format!("{base_url}/rest/{}/{}/", hook.user_id, hook.token);
+        let cache_ttl = std::time::Duration::from_secs_f64(config.cache_ttl);
         let state = AppState::new(Shared {
             store,
             config,
@@ -94,8 +97,8 @@ impl Server {
             portal,
             base_url,
             limits,
-            credentials: Default::default(),
-            fields: Default::default(),
+            credentials: CredentialCache::new(cache_ttl),
+            fields: FieldCache::new(cache_ttl),
             admin_key,
             outbox_signal: tokio::sync::Notify::new(),
             delivery_metrics: Default::default(),
@@ -139,6 +142,7 @@ impl Server {
     /// Serves until Ctrl-C or SIGTERM.
     pub async fn run(self) -> anyhow::Result<()> {
         let dispatcher = crate::dispatch::Dispatcher::start(self.state.clone())?;
+        let watchers = crate::changes::Watchers::start(&self.state);
         let app = http::router(self.state.clone());
         let handle = axum_server::Handle::new();
         tokio::spawn(shutdown_on_signal(handle.clone()));
@@ -157,6 +161,7 @@ impl Server {
                     .await?
             }
         }
+        watchers.stop().await;
         dispatcher.stop().await;
         self.state.store.close().await;
         Ok(())

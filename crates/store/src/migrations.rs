@@ -61,6 +61,12 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../migrations/sqlite/0006_operating.sql"),
         postgres: include_str!("../migrations/postgres/0006_operating.sql"),
     },
+    Script {
+        version: 6003,
+        description: "changes",
+        sqlite: include_str!("../migrations/sqlite/0006_changes.sql"),
+        postgres: include_str!("../migrations/postgres/0006_changes.sql"),
+    },
 ];
 
 /// The migrator for one dialect. On PostgreSQL sqlx takes an advisory lock while it runs, so
