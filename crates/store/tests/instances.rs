@@ -139,11 +139,13 @@ async fn revocation_rule(store: &Store) {
         .await
         .unwrap();
     for (pair, revoked) in [(&before, true), (&raced, true), (&after, false)] {
-        let grant = apps::find_access_token(&mut conn, &pair.access_token)
+        let found = apps::token_credentials(&mut conn, &pair.access_token)
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(grant.revoked, revoked, "{}", pair.access_token);
+        assert_eq!(found.grant.revoked, revoked, "{}", pair.access_token);
+        assert_eq!(found.app.map(|app| app.id), Some(app.id));
+        assert_eq!(found.grant.user_id, 1);
     }
     let refreshed = apps::refresh(&mut conn, app.id, &raced.refresh_token, 1003, lifetimes)
         .await

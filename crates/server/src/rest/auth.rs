@@ -22,7 +22,7 @@ use subtle::ConstantTimeEq;
 use b24lite_core::RestError;
 use b24lite_store::portal::User;
 use b24lite_store::webhooks::IncomingWebhook;
-use b24lite_store::{apps, portal, webhooks};
+use b24lite_store::{apps, webhooks};
 
 use crate::rest::{Caller, Credential};
 use crate::state::AppState;
@@ -166,22 +166,20 @@ impl CredentialCache {
 /// `invalid_token`; past its lifetime → `expired_token` (clients refresh on exactly that code).
 async fn app_caller(state: &AppState, token: &str) -> Result<Caller, RestError> {
     let mut conn = state.store.pool().acquire().await.map_err(internal)?;
-    let grant = apps::find_access_token(&mut conn, token)
+    let found = apps::token_credentials(&mut conn, token)
         .await
         .map_err(internal)?
-        .filter(|grant| !grant.revoked)
+        .filter(|found| !found.grant.revoked)
         .ok_or_else(RestError::invalid_token)?;
-    if grant.expires_at <= state.clock.now() {
+    if found.grant.expires_at <= state.clock.now() {
         return Err(RestError::expired_token());
     }
-    let app = apps::get(&mut conn, grant.app_id)
-        .await
-        .map_err(internal)?
+    let app = found
+        .app
         .filter(|app| app.installed)
         .ok_or_else(RestError::invalid_token)?;
-    let user = portal::get_user(&mut conn, grant.user_id)
-        .await
-        .map_err(internal)?
+    let user = found
+        .user
         .filter(|user| user.active)
         .ok_or_else(RestError::invalid_token)?;
     Ok(Caller {
