@@ -10,6 +10,7 @@ mod apps;
 mod auth;
 mod bad_input;
 mod batch;
+mod console;
 mod contacts;
 mod delivery;
 mod delivery_rest;
