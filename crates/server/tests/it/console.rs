@@ -32,6 +32,7 @@ impl Browser {
     fn new(server: &TestServer) -> Browser {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .danger_accept_invalid_certs(true)
             .build()
             .unwrap();
         Browser {
@@ -216,6 +217,13 @@ async fn signing_in_takes_the_admin_key_and_every_page_a_session() {
     );
     assert!(rest_fields(&server).await.is_empty());
 
+    let nowhere = browser.get("/console/nowhere/at/all").await;
+    assert_eq!(nowhere.status, 404);
+    assert_eq!(
+        flash(&nowhere.body).as_deref(),
+        Some("The console has no such page.")
+    );
+
     let login = browser.get("/console/login").await;
     assert_eq!(login.status, 200);
     assert!(login.body.contains("name=\"key\""), "{}", login.body);
@@ -264,6 +272,37 @@ async fn signing_in_takes_the_admin_key_and_every_page_a_session() {
     assert_eq!((out.status, out.location.as_str()), (303, "/console/login"));
     assert!(out.set_cookie.contains("Max-Age=0"));
     assert_eq!(browser.get("/console").await.status, 303);
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_over_https() {
+    let server = TestServer::start_with(&["--tls"]).await;
+    assert!(server.base_url.starts_with("https://"));
+    let console = server.printed("console: ").await;
+    assert_eq!(console, format!("{}/console", server.base_url));
+    let mut browser = Browser::new(&server);
+    let answer = browser.sign_in(&admin_key(&server)).await;
+    assert_eq!(answer.status, 303);
+    assert!(
+        answer.set_cookie.ends_with("; Secure"),
+        "{}",
+        answer.set_cookie
+    );
+    assert!(browser.page("/console").await.contains("Overview"));
+
+    // Behind a TLS proxy the browser is on HTTPS too.
+    let plain = TestServer::start().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let request = client
+        .post(format!("{}/console/login", plain.base_url))
+        .header("x-forwarded-proto", "https")
+        .form(&[("key", admin_key(&plain))]);
+    let cookie = request.send().await.unwrap();
+    let cookie = cookie.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
 }
 
 #[tokio::test]

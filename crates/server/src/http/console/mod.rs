@@ -8,8 +8,9 @@
 //!
 //! Field changes call the REST methods through the [`Registry`](crate::rest::Registry), as
 //! `batch` does, with the console's caller ([`Caller::console`]): validation, errors and events
-//! are those of `crm.contact.userfield.*`, and the events carry no user (decision 26). Webhooks
-//! and deliveries use the store functions of the admin API.
+//! are those of `crm.contact.userfield.*`, and the events carry no user (decision 26). These
+//! calls are the administrator's own and count against neither `--rate-limit` nor
+//! `--operating-limit`. Webhooks and deliveries use the store functions of the admin API.
 
 mod apps;
 mod fields;
@@ -27,7 +28,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Router, extract::Path};
 use b24lite_core::{Params, RestError};
 use b24lite_store::{StoreError, portal};
@@ -94,8 +95,13 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(session::login_page).post(session::login),
         )
         .merge(pages)
+        .route("/console/{*rest}", any(no_page))
         .layer(middleware::map_response(protect))
         .with_state(console)
+}
+
+async fn no_page() -> Failure {
+    Failure::NotFound("The console has no such page.".into())
 }
 
 /// Headers of every console answer: never cached, never framed, nothing loaded from elsewhere.

@@ -1,7 +1,8 @@
 //! Signing in to the console with the admin key, and the gate in front of every other page.
 //!
 //! A session is a random id kept in this process's memory and sent as an `HttpOnly`,
-//! `SameSite=Strict` cookie (`Secure` under `--tls`); it ends on sign-out, after
+//! `SameSite=Strict` cookie (`Secure` under `--tls` or behind a proxy sending
+//! `X-Forwarded-Proto: https`); it ends on sign-out, after
 //! [`LIFETIME`], or when the server stops. Each session has its own CSRF token, which every POST
 //! form carries and [`gate`] checks (in constant time, as the admin key) before the handler
 //! runs. Sessions are not shared between instances: each one signs in on its own.
@@ -187,7 +188,7 @@ pub async fn login_page(State(console): State<Console>, headers: HeaderMap) -> R
 
 /// `POST /console/login` with `key`: starts a session when it is the admin key, else shows the
 /// form again with 401.
-pub async fn login(State(console): State<Console>, body: Body) -> Response {
+pub async fn login(State(console): State<Console>, headers: HeaderMap, body: Body) -> Response {
     let form = match read_form(body).await {
         Ok(form) => form,
         Err(failure) => return failure.into_response(),
@@ -199,7 +200,7 @@ pub async fn login(State(console): State<Console>, body: Body) -> Response {
         return (StatusCode::UNAUTHORIZED, page).into_response();
     }
     let session = console.sessions.start();
-    let secure = if console.app.config.tls {
+    let secure = if is_https(&console, &headers) {
         "; Secure"
     } else {
         ""
@@ -214,6 +215,15 @@ pub async fn login(State(console): State<Console>, body: Body) -> Response {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response
+}
+
+/// The browser reached the console over HTTPS: `--tls`, or a TLS proxy saying so.
+fn is_https(console: &Console, headers: &HeaderMap) -> bool {
+    console.app.config.tls
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
 /// `POST /console/logout`: ends the session and clears its cookie.
