@@ -126,6 +126,7 @@ pub async fn show(State(console): State<Console>, session: Session, Id(id): Id) 
     let label = field["EDIT_FORM_LABEL"][lang].as_str().unwrap_or_default();
     let is_enumeration = text_of(&field, "USER_TYPE_ID") == "enumeration";
     let settings = serde_json::to_string_pretty(&field["SETTINGS"]).unwrap_or_default();
+    let delete = format!("/console/fields/{id}/delete");
     let body = html! {
         (summary(&field))
         h2 { "SETTINGS" }
@@ -139,8 +140,13 @@ pub async fn show(State(console): State<Console>, session: Session, Id(id): Id) 
         h2 { "Change" }
         form.box method="post" action={ "/console/fields/" (id) "/update" } {
             (layout::csrf(&session))
-            label { "Label (every language) " input type="text" name="label" value=(label) size="40"; }
-            label { "SORT " input type="text" name="sort" value=(text_of(&field, "SORT")) size="6"; }
+            label {
+                "Label (every language) "
+                input type="text" name="label" value=(label) size="40";
+            }
+            label {
+                "SORT " input type="text" name="sort" value=(text_of(&field, "SORT")) size="6";
+            }
             label {
                 input type="checkbox" name="mandatory" value="Y"
                     checked[text_of(&field, "MANDATORY") == "Y"];
@@ -150,7 +156,7 @@ pub async fn show(State(console): State<Console>, session: Session, Id(id): Id) 
         }
         h2 { "Delete" }
         p.muted { "Deleting removes the field and its values on every contact." }
-        (layout::button(&session, &format!("/console/fields/{id}/delete"), &format!("Delete {name}"), true))
+        (layout::button(&session, &delete, &format!("Delete {name}"), true))
     };
     Ok(layout::page(&name, &session, flash, body).into_response())
 }

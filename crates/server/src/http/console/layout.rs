@@ -44,7 +44,8 @@ th{background:#eef0f4}td form{display:inline}
 form.box{background:#fff;border:1px solid #d8dce3;padding:.8em 1em;max-width:44em}
 form.box label{display:block;margin:.4em 0}input[type=text],input[type=password],select,
 textarea{font:inherit;padding:.2em .4em}textarea{width:30em;height:6em}
-pre{background:#fff;border:1px solid #d8dce3;padding:.5em;white-space:pre-wrap;word-break:break-all;max-width:60em}
+pre{background:#fff;border:1px solid #d8dce3;padding:.5em;white-space:pre-wrap;
+word-break:break-all;max-width:60em}
 button{font:inherit;cursor:pointer}button.danger{color:#a01818}
 .muted{color:#6b7385}input.copy{width:100%;max-width:48em;font-family:monospace}
 ";

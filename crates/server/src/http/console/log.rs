@@ -229,11 +229,16 @@ fn delivery_row(console: &Console, delivery: &Delivery) -> Markup {
             td { (delivery.handler_id) }
             td { (delivery.status) }
             td { (delivery.attempts) }
-            td { (delivery.next_attempt_at.map(|t| show_time(&console.app, t)).unwrap_or_default()) }
+            td { (next_attempt(console, delivery)) }
             td { (delivery.last_error.clone().unwrap_or_default()) }
             td { (show_time(&console.app, delivery.created_at)) }
         }
     }
+}
+
+fn next_attempt(console: &Console, delivery: &Delivery) -> String {
+    let at = delivery.next_attempt_at;
+    at.map(|t| show_time(&console.app, t)).unwrap_or_default()
 }
 
 /// Where a handler sends: an outgoing webhook's URL, or an application's binding.
@@ -278,13 +283,14 @@ pub async fn delivery(State(console): State<Console>, session: Session, Id(id): 
     drop(conn);
     let flash = console.sessions.take_flash(&session);
     let time = |t: i64| show_time(&console.app, t);
+    let path = format!("/console/deliveries/{id}");
     let body = html! {
         table #delivery {
             tr { th { "Event" } td { (delivery.event) " (" (delivery.event_id) ")" } }
             tr { th { "Handler" } td { (delivery.handler_id) ", " (target) } }
             tr { th { "Status" } td { (delivery.status) } }
             tr { th { "Attempts" } td { (delivery.attempts) } }
-            tr { th { "Next attempt" } td { (delivery.next_attempt_at.map(time).unwrap_or_default()) } }
+            tr { th { "Next attempt" } td { (next_attempt(&console, &delivery)) } }
             tr { th { "Last error" } td { (delivery.last_error.clone().unwrap_or_default()) } }
             tr { th { "Created" } td { (time(delivery.created_at)) } }
             tr { th { "Updated" } td { (time(delivery.updated_at)) } }
@@ -293,7 +299,7 @@ pub async fn delivery(State(console): State<Console>, session: Session, Id(id): 
             h2 { "Event data" }
             pre { (serde_json::to_string_pretty(&event.data).unwrap_or_default()) }
         }
-        (layout::button(&session, &format!("/console/deliveries/{id}/redeliver"), "Redeliver", false))
+        (layout::button(&session, &format!("{path}/redeliver"), "Redeliver", false))
         h2 { "Attempts" }
         @if attempts.is_empty() {
             p.muted { "No attempts yet." }
@@ -311,7 +317,7 @@ pub async fn delivery(State(console): State<Console>, session: Session, Id(id): 
                         td { (attempt.error_class.clone().unwrap_or_default()) }
                         td {
                             @if !attempt.response_body.is_empty() {
-                                pre { (attempt.response_body.chars().take(ANSWER_SHOWN).collect::<String>()) }
+                                pre { (answer_start(&attempt.response_body)) }
                             }
                         }
                     }
@@ -320,6 +326,11 @@ pub async fn delivery(State(console): State<Console>, session: Session, Id(id): 
         }
     };
     Ok(layout::page(&format!("Delivery {id}"), &session, flash, body).into_response())
+}
+
+/// The first [`ANSWER_SHOWN`] characters of a stored answer.
+fn answer_start(body: &str) -> String {
+    body.chars().take(ANSWER_SHOWN).collect()
 }
 
 fn no_delivery(id: i64) -> Failure {

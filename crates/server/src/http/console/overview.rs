@@ -90,15 +90,23 @@ pub async fn show(State(console): State<Console>, session: Session) -> Page {
                 p { input.copy type="text" readonly value=(url) aria-label="webhook URL"; }
                 p.muted { "Select the URL and copy it; append a method name to call it." }
             }
-            None => p.muted { "The default webhook was deleted; restart the server to get a new one." },
+            None => p.muted {
+                "The default webhook was deleted; restart the server to get a new one."
+            },
         }
         h2 { "Contents" }
         table {
             tr { th { "Users" } td { (counts.users) } }
-            tr { th { a href="/console/fields" { "Contact custom fields" } } td { (counts.fields) } }
+            tr {
+                th { a href="/console/fields" { "Contact custom fields" } }
+                td { (counts.fields) }
+            }
             tr { th { "Contacts" } td { (counts.contacts) } }
             tr { th { "Incoming webhooks" } td { (counts.incoming_webhooks) } }
-            tr { th { a href="/console/webhooks" { "Outgoing webhooks" } } td { (counts.outgoing_webhooks) } }
+            tr {
+                th { a href="/console/webhooks" { "Outgoing webhooks" } }
+                td { (counts.outgoing_webhooks) }
+            }
             tr { th { a href="/console/apps" { "Applications" } } td { (counts.apps) } }
         }
         h2 { "Delivery queue" }

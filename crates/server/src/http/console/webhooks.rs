@@ -63,11 +63,12 @@ pub async fn list(State(console): State<Console>, session: Session) -> Page {
                         td { code { (hook.application_token) } }
                         td { (show_time(&console.app, hook.created_at)) }
                         td {
-                            @if hook.enabled {
-                                (layout::button(&session, &format!("{base}/disable"), "Disable", false))
-                            } @else {
-                                (layout::button(&session, &format!("{base}/enable"), "Enable", false))
-                            }
+                            @let (switch, label) = if hook.enabled {
+                                ("disable", "Disable")
+                            } else {
+                                ("enable", "Enable")
+                            };
+                            (layout::button(&session, &format!("{base}/{switch}"), label, false))
                             " "
                             a href={ "/console/deliveries?webhook_id=" (hook.id) } { "Deliveries" }
                             " "
