@@ -114,8 +114,8 @@ impl Server {
     }
 
     /// Prints the lines scripts read: the bound address (always the socket itself, so a port
-    /// picked with `:0` is known), the public URL when it differs, the webhook URL, the
-    /// certificate.
+    /// picked with `:0` is known), the public URL when it differs, the webhook URL, the web
+    /// console, the certificate.
     pub fn announce(&self, out: &mut impl Write) -> std::io::Result<()> {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         let bound = format!("{scheme}://{}", self.address);
@@ -133,6 +133,7 @@ impl Server {
             self.state.portal.domain, self.state.portal.member_id
         )?;
         writeln!(out, "webhook: {}", self.webhook_url)?;
+        writeln!(out, "console: {}/console", self.state.base_url)?;
         if let Some(cert) = &self.certificate {
             writeln!(out, "certificate: {}", cert.display())?;
         }

@@ -46,7 +46,9 @@ pub fn register(registry: &mut Registry) {
 fn app_of(ctx: &CallContext) -> Result<(i64, &[String]), RestError> {
     match &ctx.caller.credential {
         Credential::App { app_id, scopes, .. } => Ok((*app_id, scopes)),
-        Credential::Webhook { .. } => Err(RestError::wrong_auth_type()),
+        Credential::Webhook { .. } | Credential::Console { .. } => {
+            Err(RestError::wrong_auth_type())
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod auth;
 mod bad_input;
 mod batch;
 mod changes;
+mod console;
 mod contacts;
 mod delivery;
 mod delivery_rest;
