@@ -128,6 +128,20 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    let code = run_command(command).await?;
+    // Whatever the command changed is in force on the running server before it exits.
+    if let Some(data_dir) = OPENED_DATA_DIR.get() {
+        crate::changes::control::tell_server(data_dir).await;
+    }
+    Ok(code)
+}
+
+/// The data folder of the store a management command opened (see [`open_store`]). Every such
+/// command tells the server on that folder that the store may have changed: a read-only one
+/// costs the server no more than re-reading what it keeps, and no writing command can forget to.
+static OPENED_DATA_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(config) => serve(*config).await,
         Command::User(command) => user(command).await,
@@ -162,6 +176,7 @@ pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
     let store = Store::open(&args.url())
         .await
         .context("opening the database")?;
+    let _ = OPENED_DATA_DIR.set(args.data_dir.clone());
     let now = Clock::default().now();
     let mut conn = store.pool().acquire().await?;
     portal::ensure_portal(&mut conn, &format!("http://{DEFAULT_LISTEN}"), now).await?;

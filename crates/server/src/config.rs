@@ -120,6 +120,12 @@ pub struct ServeConfig {
     /// Let the admin API move the server clock forward (for tests of expiry and retries).
     #[arg(long, env = "B24LITE_ALLOW_CLOCK_CONTROL")]
     pub allow_clock_control: bool,
+    /// How long, in seconds, credentials and field definitions read from the store are trusted
+    /// without reading them again. Changes made by this server, by the CLI on this data folder
+    /// and by other instances on PostgreSQL are seen at once anyway; this bounds the rest
+    /// (a lost notice). 0 reads the store on every call.
+    #[arg(long, env = "B24LITE_CACHE_TTL", default_value_t = 1.0, value_parser = parse_seconds)]
+    pub cache_ttl: f64,
     #[command(flatten)]
     pub delivery: DeliveryArgs,
 }
@@ -197,6 +203,14 @@ impl FromStr for RateLimit {
                 Ok(RateLimit::Bucket { drain, limit })
             }
         }
+    }
+}
+
+/// A non-negative, finite number of seconds.
+fn parse_seconds(given: &str) -> Result<f64, String> {
+    match given.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Ok(seconds),
+        _ => Err(format!("'{given}' is not a number of seconds")),
     }
 }
 

@@ -17,6 +17,7 @@
 //! and request bodies are never logged.
 
 pub mod app_lifecycle;
+pub mod changes;
 pub mod cli;
 pub mod cli_app;
 pub mod cli_outgoing;

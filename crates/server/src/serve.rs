@@ -10,6 +10,8 @@ use b24lite_store::{Store, portal, random, webhooks};
 use crate::clock::Clock;
 use crate::config::ServeConfig;
 use crate::http;
+use crate::methods::userfield::cache::FieldCache;
+use crate::rest::auth::CredentialCache;
 use crate::rest::limits::Limits;
 use crate::state::{AppState, Shared};
 
@@ -86,6 +88,7 @@ impl Server {
         };
         let limits = Limits::new(config.rate_limit, config.operating_limit).shared_through(&store);
         let webhook_url = format!("{base_url}/rest/{}/{}/", hook.user_id, hook.token);
+        let cache_ttl = std::time::Duration::from_secs_f64(config.cache_ttl);
         let state = AppState::new(Shared {
             store,
             config,
@@ -94,8 +97,8 @@ impl Server {
             portal,
             base_url,
             limits,
-            credentials: Default::default(),
-            fields: Default::default(),
+            credentials: CredentialCache::new(cache_ttl),
+            fields: FieldCache::new(cache_ttl),
             admin_key,
             outbox_signal: tokio::sync::Notify::new(),
             delivery_metrics: Default::default(),
@@ -111,8 +114,8 @@ impl Server {
     }
 
     /// Prints the lines scripts read: the bound address (always the socket itself, so a port
-    /// picked with `:0` is known), the public URL when it differs, the webhook URL, the
-    /// certificate.
+    /// picked with `:0` is known), the public URL when it differs, the webhook URL, the web
+    /// console, the certificate.
     pub fn announce(&self, out: &mut impl Write) -> std::io::Result<()> {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         let bound = format!("{scheme}://{}", self.address);
@@ -130,6 +133,7 @@ impl Server {
             self.state.portal.domain, self.state.portal.member_id
         )?;
         writeln!(out, "webhook: {}", self.webhook_url)?;
+        writeln!(out, "console: {}/console", self.state.base_url)?;
         if let Some(cert) = &self.certificate {
             writeln!(out, "certificate: {}", cert.display())?;
         }
@@ -139,6 +143,7 @@ impl Server {
     /// Serves until Ctrl-C or SIGTERM.
     pub async fn run(self) -> anyhow::Result<()> {
         let dispatcher = crate::dispatch::Dispatcher::start(self.state.clone())?;
+        let watchers = crate::changes::Watchers::start(&self.state);
         let app = http::router(self.state.clone());
         let handle = axum_server::Handle::new();
         tokio::spawn(shutdown_on_signal(handle.clone()));
@@ -157,6 +162,7 @@ impl Server {
                     .await?
             }
         }
+        watchers.stop().await;
         dispatcher.stop().await;
         self.state.store.close().await;
         Ok(())

@@ -54,6 +54,13 @@ impl AppState {
         format!("{}/rest/", self.base_url)
     }
 
+    /// Forgets the credentials and field definitions kept in memory: another process changed
+    /// them (see [`crate::changes`]).
+    pub fn forget_cached(&self) {
+        self.credentials.clear();
+        self.fields.invalidate();
+    }
+
     /// Tells the delivery engine that committed events wait in the outbox. Call it after the
     /// commit, never before: workers must find the rows when they wake.
     pub fn wake_dispatcher(&self) {

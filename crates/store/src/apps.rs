@@ -6,6 +6,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use crate::portal::User;
 use crate::{StoreError, UnixTime, flag, random};
 
 /// A registered application.
@@ -299,23 +300,66 @@ pub struct AccessGrant {
     pub revoked: bool,
 }
 
-pub async fn find_access_token(
+/// An access token with its application and user, as a call authenticated by it needs them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenCredentials {
+    pub grant: AccessGrant,
+    /// `None` when the application row is gone.
+    pub app: Option<TokenApp>,
+    /// `None` when the user is gone.
+    pub user: Option<User>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenApp {
+    pub id: i64,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub installed: bool,
+}
+
+/// The credentials behind an access token, in one round trip: an application's REST call reads
+/// them every time, so this is the whole store cost of a call such as `profile`.
+pub async fn token_credentials(
     conn: &mut AnyConnection,
     token: &str,
-) -> Result<Option<AccessGrant>, StoreError> {
+) -> Result<Option<TokenCredentials>, StoreError> {
     let row = sqlx::query(
-        "SELECT app_id, user_id, access_expires_at, revoked FROM oauth_tokens WHERE access_token = $1",
+        "SELECT t.app_id AS grant_app_id, t.user_id AS grant_user_id, t.access_expires_at,
+                t.revoked, a.id AS app_id, a.client_id, a.scopes, a.installed,
+                u.id, u.name, u.last_name, u.email, u.gender, u.time_zone, u.is_admin, u.active
+         FROM oauth_tokens t
+         LEFT JOIN apps a ON a.id = t.app_id
+         LEFT JOIN users u ON u.id = t.user_id
+         WHERE t.access_token = $1",
     )
     .bind(token)
     .fetch_optional(conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    Ok(Some(AccessGrant {
-        app_id: row.try_get("app_id")?,
-        user_id: row.try_get("user_id")?,
+    let grant = AccessGrant {
+        app_id: row.try_get("grant_app_id")?,
+        user_id: row.try_get("grant_user_id")?,
         expires_at: row.try_get("access_expires_at")?,
         revoked: flag(&row, "revoked")?,
-    }))
+    };
+    let app = match row.try_get::<Option<i64>, _>("app_id")? {
+        Some(id) => {
+            let scopes: String = row.try_get("scopes")?;
+            Some(TokenApp {
+                id,
+                client_id: row.try_get("client_id")?,
+                scopes: crate::webhooks::parse_scopes(&scopes),
+                installed: flag(&row, "installed")?,
+            })
+        }
+        None => None,
+    };
+    let user = match row.try_get::<Option<i64>, _>("id")? {
+        Some(_) => Some(crate::portal::user_from_row(&row)?),
+        None => None,
+    };
+    Ok(Some(TokenCredentials { grant, app, user }))
 }
 
 fn from_row(row: &AnyRow) -> Result<App, StoreError> {

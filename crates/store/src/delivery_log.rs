@@ -34,32 +34,53 @@ pub struct DeliveryFilter {
     pub limit: i64,
 }
 
-/// Deliveries, oldest first.
-pub async fn list(
-    conn: &mut AnyConnection,
-    filter: &DeliveryFilter,
-) -> Result<Vec<Delivery>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT d.id, d.event_id, e.name, d.handler_id, d.status, d.attempts, d.next_attempt_at,
-                d.last_error, d.created_at, d.updated_at
+/// The deliveries [`DeliveryFilter`] matches; `$1`..`$6` are its conditions, `$7` the limit.
+const MATCHING: &str = "SELECT d.id, d.event_id, e.name, d.handler_id, d.status, d.attempts,
+                d.next_attempt_at, d.last_error, d.created_at, d.updated_at
          FROM deliveries d JOIN events e ON e.id = d.event_id
          WHERE ($1 IS NULL OR d.status = $1) AND ($2 IS NULL OR d.handler_id = $2)
            AND ($3 IS NULL OR d.event_id = $3)
            AND ($4 IS NULL OR d.handler_id IN
                 (SELECT id FROM event_handlers WHERE outgoing_webhook_id = $4))
-           AND d.created_at >= $5 AND d.id > $6
-         ORDER BY d.id LIMIT $7",
-    )
-    .bind(&filter.status)
-    .bind(filter.handler_id)
-    .bind(filter.event_id)
-    .bind(filter.webhook_id)
-    .bind(filter.since.unwrap_or(i64::MIN))
-    .bind(filter.after_id.unwrap_or(0))
-    .bind(filter.limit)
-    .fetch_all(conn)
-    .await?;
+           AND d.created_at >= $5 AND d.id > $6";
+
+/// Deliveries, oldest first.
+pub async fn list(
+    conn: &mut AnyConnection,
+    filter: &DeliveryFilter,
+) -> Result<Vec<Delivery>, StoreError> {
+    let sql = format!("{MATCHING} ORDER BY d.id LIMIT $7");
+    let rows = bind_filter(sqlx::query(sqlx::AssertSqlSafe(sql)), filter)
+        .fetch_all(conn)
+        .await?;
     rows.iter().map(delivery_from_row).collect()
+}
+
+/// Deliveries, newest first, only those below `before_id` when given (pages of the console).
+pub async fn list_newest(
+    conn: &mut AnyConnection,
+    filter: &DeliveryFilter,
+    before_id: Option<i64>,
+) -> Result<Vec<Delivery>, StoreError> {
+    let sql = format!("{MATCHING} AND d.id < $8 ORDER BY d.id DESC LIMIT $7");
+    let rows = bind_filter(sqlx::query(sqlx::AssertSqlSafe(sql)), filter)
+        .bind(before_id.unwrap_or(i64::MAX))
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(delivery_from_row).collect()
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+fn bind_filter<'q>(query: AnyQuery<'q>, filter: &DeliveryFilter) -> AnyQuery<'q> {
+    query
+        .bind(filter.status.clone())
+        .bind(filter.handler_id)
+        .bind(filter.event_id)
+        .bind(filter.webhook_id)
+        .bind(filter.since.unwrap_or(i64::MIN))
+        .bind(filter.after_id.unwrap_or(0))
+        .bind(filter.limit)
 }
 
 pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<Delivery>, StoreError> {

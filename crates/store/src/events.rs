@@ -277,6 +277,26 @@ pub async fn list(
     rows.iter().map(from_row).collect()
 }
 
+/// The newest events first, only those below `before_id` when given (pages of the console).
+pub async fn list_newest(
+    conn: &mut AnyConnection,
+    name: Option<&str>,
+    before_id: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Event>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, name, data, user_id, request_id, created_at FROM events
+         WHERE ($1 IS NULL OR name = $1) AND id < $2
+         ORDER BY id DESC LIMIT $3",
+    )
+    .bind(name.map(str::to_ascii_uppercase))
+    .bind(before_id.unwrap_or(i64::MAX))
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
 /// Number of events per name, for the metrics endpoint.
 pub async fn count_by_name(conn: &mut AnyConnection) -> Result<Vec<(String, i64)>, StoreError> {
     let rows = sqlx::query("SELECT name, COUNT(*) AS n FROM events GROUP BY name ORDER BY name")

@@ -13,7 +13,8 @@
 //! [`deliveries`] (the delivery queue shared by workers, attempts, re-sending), [`userfields`]
 //! (custom field definitions), [`contacts`] (contacts and their custom-field values),
 //! [`offline`] (applications' offline event queue), [`rate`] and [`operating`] (the request-rate
-//! and operating-time buckets shared by instances), [`wakeup`] (LISTEN for the outbox's notifications on PostgreSQL).
+//! and operating-time buckets shared by instances), [`wakeup`] (LISTEN for the notifications
+//! instances send each other on PostgreSQL).
 //!
 //! Invariants: every write that must be all-or-nothing runs in one [`Tx`] from
 //! [`Store::begin_write`]; no transaction is held open across network IO.

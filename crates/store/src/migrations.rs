@@ -56,6 +56,12 @@ const SCRIPTS: &[Script] = &[
         postgres: include_str!("../migrations/postgres/0005_app_lifecycle.sql"),
     },
     Script {
+        version: 5003,
+        description: "offline position",
+        sqlite: include_str!("../migrations/sqlite/0005_offline_position.sql"),
+        postgres: include_str!("../migrations/postgres/0005_offline_position.sql"),
+    },
+    Script {
         version: 6001,
         description: "instances",
         sqlite: include_str!("../migrations/sqlite/0006_instances.sql"),
@@ -66,6 +72,12 @@ const SCRIPTS: &[Script] = &[
         description: "operating",
         sqlite: include_str!("../migrations/sqlite/0006_operating.sql"),
         postgres: include_str!("../migrations/postgres/0006_operating.sql"),
+    },
+    Script {
+        version: 6003,
+        description: "changes",
+        sqlite: include_str!("../migrations/sqlite/0006_changes.sql"),
+        postgres: include_str!("../migrations/postgres/0006_changes.sql"),
     },
 ];
 

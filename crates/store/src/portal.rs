@@ -187,7 +187,8 @@ pub async fn list_users(conn: &mut AnyConnection) -> Result<Vec<User>, StoreErro
     rows.iter().map(user_from_row).collect()
 }
 
-fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
+/// A user from a row whose user columns have their own names (`id`, `name`, ...).
+pub(crate) fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
     Ok(User {
         id: row.try_get("id")?,
         name: row.try_get("name")?,

@@ -11,7 +11,7 @@ use b24lite_store::apps::{self, Lifetimes, NewApp};
 use b24lite_store::events::{self, NewEvent};
 use b24lite_store::operating;
 use b24lite_store::rate::{self, Bucket};
-use b24lite_store::wakeup::{OutboxListener, Wake};
+use b24lite_store::wakeup::{Listener, Wake};
 use b24lite_store::{Store, outgoing, random};
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
@@ -139,11 +139,13 @@ async fn revocation_rule(store: &Store) {
         .await
         .unwrap();
     for (pair, revoked) in [(&before, true), (&raced, true), (&after, false)] {
-        let grant = apps::find_access_token(&mut conn, &pair.access_token)
+        let found = apps::token_credentials(&mut conn, &pair.access_token)
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(grant.revoked, revoked, "{}", pair.access_token);
+        assert_eq!(found.grant.revoked, revoked, "{}", pair.access_token);
+        assert_eq!(found.app.map(|app| app.id), Some(app.id));
+        assert_eq!(found.grant.user_id, 1);
     }
     let refreshed = apps::refresh(&mut conn, app.id, &raced.refresh_token, 1003, lifetimes)
         .await
@@ -188,7 +190,7 @@ async fn limit_buckets_token_revocation_and_concurrent_rates_on_postgres() {
 }
 
 /// The next wake-up, or `Err` when none comes within half a second.
-async fn next(listener: &mut OutboxListener) -> Result<Wake, tokio::time::error::Elapsed> {
+async fn next(listener: &mut Listener) -> Result<Wake, tokio::time::error::Elapsed> {
     let wake = tokio::time::timeout(Duration::from_millis(500), listener.next()).await?;
     Ok(wake.unwrap())
 }
@@ -212,7 +214,7 @@ async fn outbox_notification_arrives_at_commit_only() {
     .await
     .unwrap();
     drop(conn);
-    let mut listener = OutboxListener::connect(&database.url).await.unwrap();
+    let mut listener = Listener::connect(&database.url).await.unwrap();
     let event = |id: i64, request: &str| NewEvent {
         name: add.into(),
         data: json!({"FIELDS": {"ID": id}}),
@@ -240,10 +242,55 @@ async fn outbox_notification_arrives_at_commit_only() {
     events::record(&mut tx, &event(2, "r3"), 10).await.unwrap();
     events::record(&mut tx, &event(3, "r3"), 10).await.unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(next(&mut listener).await.unwrap(), Wake::Notified);
+    assert_eq!(next(&mut listener).await.unwrap(), Wake::Deliveries);
     assert!(
         next(&mut listener).await.is_err(),
         "one transaction, one wake-up"
+    );
+
+    drop(listener);
+    store.close().await;
+    database.drop_now().await;
+}
+
+#[tokio::test]
+async fn changes_of_credentials_and_fields_are_announced_at_commit() {
+    let Some(database) = PgDatabase::create().await else {
+        eprintln!("skipped: set B24LITE_TEST_POSTGRES_URL");
+        return;
+    };
+    let store = Store::open(&database.url).await.unwrap();
+    let mut conn = store.pool().acquire().await.unwrap();
+    b24lite_store::portal::ensure_portal(&mut conn, "http://b24.test", 10)
+        .await
+        .unwrap();
+    b24lite_store::portal::ensure_admin(&mut conn, 10)
+        .await
+        .unwrap();
+    drop(conn);
+    let mut listener = Listener::connect(&database.url).await.unwrap();
+
+    // A webhook added and then deleted, in a transaction that is rolled back: nothing.
+    let mut tx = store.begin_write().await.unwrap();
+    b24lite_store::webhooks::create(&mut tx, 1, &["crm".into()], "t", None, 10)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert!(next(&mut listener).await.is_err(), "announced a rollback");
+
+    // Committed: one notice per transaction.
+    let mut tx = store.begin_write().await.unwrap();
+    let hook = b24lite_store::webhooks::create(&mut tx, 1, &["crm".into()], "t", None, 10)
+        .await
+        .unwrap();
+    b24lite_store::webhooks::delete(&mut tx, hook.id)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(next(&mut listener).await.unwrap(), Wake::Changes);
+    assert!(
+        next(&mut listener).await.is_err(),
+        "one transaction, one notice"
     );
 
     drop(listener);

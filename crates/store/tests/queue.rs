@@ -118,6 +118,59 @@ async fn fan_out_claims_and_leases() {
     let _ = std::fs::remove_file(path);
 }
 
+#[tokio::test]
+async fn newest_first_lists_page_backwards_under_their_filters() {
+    let (store, path) = store().await;
+    let (add, delete) = ("ONCRMCONTACTUSERFIELDADD", "ONCRMCONTACTUSERFIELDDELETE");
+    let mut conn = store.pool().acquire().await.unwrap();
+    let hook = outgoing::create(&mut conn, "http://a/", &[add.into()], Policy::Bitrix, 100)
+        .await
+        .unwrap();
+    drop(conn);
+    for n in 1..=5 {
+        let name = if n % 2 == 1 { add } else { delete };
+        record(&store, &event(name, n, &format!("r{n}")), 100 + n).await;
+    }
+
+    // Events 1..5, ADD on the odd ones; deliveries only for them (the webhook wants ADD).
+    let mut conn = store.pool().acquire().await.unwrap();
+    let ids = |found: Vec<events::Event>| found.iter().map(|e| e.id).collect::<Vec<_>>();
+    let all = events::list_newest(&mut conn, None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(all), [5, 4, 3, 2, 1]);
+    let adds = events::list_newest(&mut conn, Some("oncrmcontactuserfieldadd"), Some(5), 1);
+    assert_eq!(ids(adds.await.unwrap()), [3]);
+
+    let filter = deliveries::DeliveryFilter {
+        webhook_id: Some(hook.id),
+        limit: 10,
+        ..Default::default()
+    };
+    let newest = deliveries::list_newest(&mut conn, &filter, None)
+        .await
+        .unwrap();
+    let event_ids: Vec<i64> = newest.iter().map(|d| d.event_id).collect();
+    assert_eq!(event_ids, [5, 3, 1]);
+    let older = deliveries::list_newest(&mut conn, &filter, Some(newest[0].id)).await;
+    assert_eq!(older.unwrap().len(), 2);
+    let failed = deliveries::DeliveryFilter {
+        status: Some(deliveries::FAILED.into()),
+        ..filter
+    };
+    assert!(
+        deliveries::list_newest(&mut conn, &failed, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let oldest = deliveries::list(&mut conn, &filter).await.unwrap();
+    assert_eq!(oldest[0].event_id, 1, "the oldest-first list is unchanged");
+    drop(conn);
+    store.close().await;
+    let _ = std::fs::remove_file(path);
+}
+
 /// Signing is off by default; switching it on keeps a secret already set, rotating replaces it,
 /// and a claim carries the secret the webhook has when the claim is made.
 #[tokio::test]

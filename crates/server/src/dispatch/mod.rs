@@ -7,12 +7,11 @@
 //! - [`throttle`]: per-handler gates. [`metrics`]: counters for `GET /metrics`.
 //!
 //! Wake-ups: a commit that recorded events calls `AppState::wake_dispatcher`, which wakes one
-//! worker at once. On PostgreSQL, triggers on the queue also `NOTIFY` at commit and [`wakeup`]
-//! listens, so events committed through another instance or the CLI wake this one's workers as
-//! promptly (the listener reconnects on its own; while it is down the sweep covers). Besides,
-//! every worker looks again every `--dispatch-sweep-ms` (1 s by default) for retries that came
-//! due and for what a lost notification would have announced; on SQLite that sweep is how events
-//! written by the CLI are found. It is one indexed query; there is no faster polling.
+//! worker at once. Events committed by another process wake it too ([`crate::changes`]: the CLI
+//! through the data folder's control socket, other instances and the CLI through PostgreSQL
+//! notifications). Besides, every worker looks again every `--dispatch-sweep-ms` (1 s by
+//! default) for retries that came due and for what a lost notice would have announced. It is one
+//! indexed query; there is no faster polling.
 //!
 //! Several instances: each claim is leased to an owner named `PID.RANDOM:N` (the process id shows
 //! who holds a row) until `--delivery-lease` seconds from now; rows of an instance that died are
@@ -29,7 +28,6 @@ mod recorder;
 pub mod retry;
 pub mod sign;
 pub mod throttle;
-mod wakeup;
 mod worker;
 
 use std::sync::Arc;
@@ -94,7 +92,6 @@ pub struct Dispatcher {
     engine: Arc<Engine>,
     workers: Vec<JoinHandle<()>>,
     recorder: JoinHandle<()>,
-    listener: Option<JoinHandle<()>>,
 }
 
 impl Dispatcher {
@@ -129,14 +126,10 @@ impl Dispatcher {
         let workers = (0..settings.delivery_workers)
             .map(|_| tokio::spawn(worker::run(engine.clone())))
             .collect();
-        let listener = (settings.delivery_workers > 0
-            && state.store.dialect() == b24lite_store::Dialect::Postgres)
-            .then(|| tokio::spawn(wakeup::run(state.clone(), engine.stop.subscribe())));
         Ok(Dispatcher {
             engine,
             workers,
             recorder,
-            listener,
         })
     }
 
@@ -144,9 +137,6 @@ impl Dispatcher {
     /// rows not yet sent, and writes every outcome before returning.
     pub async fn stop(self) {
         self.engine.stop.send_replace(true);
-        if let Some(listener) = self.listener {
-            let _ = listener.await;
-        }
         for worker in self.workers {
             let _ = worker.await;
         }

@@ -166,10 +166,11 @@ async fn create_webhook(State(state): State<AppState>, Body(input): Body<NewWebh
     }
 }
 
-type Checked = (Option<Vec<String>>, Option<Policy>);
+/// A webhook's event list and policy, as [`check_input`] accepted them.
+pub(crate) type Checked = (Option<Vec<String>>, Option<Policy>);
 
-/// A refused input: error code and description (answered 400).
-struct Invalid(&'static str, String);
+/// A refused input: error code and description (answered 400; the console shows the text).
+pub(crate) struct Invalid(pub &'static str, pub String);
 
 impl IntoResponse for Invalid {
     fn into_response(self) -> Response {
@@ -177,8 +178,8 @@ impl IntoResponse for Invalid {
     }
 }
 
-/// Validates the URL, event list and policy that were given.
-fn check_input(
+/// Validates the URL, event list and policy that were given (the console's form too).
+pub(crate) fn check_input(
     url: Option<&str>,
     events: Option<&Vec<String>>,
     policy: Option<&str>,

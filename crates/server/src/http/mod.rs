@@ -6,6 +6,7 @@
 //! - `/healthz`: 200 once the server is ready.
 //! - `/admin/...`: the administrator's API, behind the admin key ([`admin`]).
 //! - `/metrics`: Prometheus text of the delivery engine.
+//! - `/console`: the web console, HTML behind the admin key ([`console`]).
 //!
 //! Each area adds its routes through one `router()` function merged here.
 
@@ -13,6 +14,7 @@ pub mod admin;
 mod admin_apps;
 mod admin_input;
 mod admin_log;
+mod console;
 pub mod files;
 pub mod json;
 mod metrics;
@@ -41,5 +43,6 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::router())
         .route("/metrics", get(metrics::handle))
         .merge(admin::router(state.clone()))
+        .merge(console::router(state.clone()))
         .with_state(state)
 }

@@ -159,6 +159,10 @@ async fn call(
         .await?;
 
     let ctx = call_context(state, caller, &params);
+    // Like `auth`, `auth_connector` belongs to the request, not to the method (the server code
+    // clears both): methods read it from the call context.
+    let mut params = params;
+    params.remove("auth_connector");
     let output: MethodOutput = state.registry.call(ctx, &target.method, params).await?;
 
     let finish = state.clock.now_f64();

@@ -46,7 +46,9 @@ pub fn register(registry: &mut Registry) {
 fn app_of(ctx: &CallContext) -> Result<(i64, &[String]), RestError> {
     match &ctx.caller.credential {
         Credential::App { app_id, scopes, .. } => Ok((*app_id, scopes)),
-        Credential::Webhook { .. } => Err(RestError::wrong_auth_type()),
+        Credential::Webhook { .. } | Credential::Console { .. } => {
+            Err(RestError::wrong_auth_type())
+        }
     }
 }
 
@@ -283,11 +285,10 @@ async fn get(ctx: CallContext, _params: Params) -> MethodResult {
 }
 
 /// Fires `ONAPPTEST` at the calling application's own `ONAPPTEST` handlers, with the call's
-/// parameters in `data.QUERY` and the portal language in `data.LANGUAGE_ID`; answers `1`.
-/// `auth_connector` belongs to the credentials, as `auth` does, so the echo leaves it out.
-async fn test(ctx: CallContext, mut params: Params) -> MethodResult {
+/// parameters in `data.QUERY` (without `auth` and `auth_connector`, which the protocol layer
+/// takes out of every call) and the portal language in `data.LANGUAGE_ID`; answers `1`.
+async fn test(ctx: CallContext, params: Params) -> MethodResult {
     let (app_id, _) = app_of(&ctx)?;
-    params.remove("auth_connector");
     let event = b24lite_store::events::NewEvent {
         name: b24lite_core::events::APP_TEST.to_string(),
         data: json!({"QUERY": params, "LANGUAGE_ID": ctx.state.language()}),

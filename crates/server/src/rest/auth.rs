@@ -6,10 +6,12 @@
 //! - OAuth (`/rest/{method}`): the access token comes from `auth` in the query, else `auth` in the
 //!   body, else `Authorization: Bearer`. None at all: 401 `NO_AUTH_FOUND`.
 //!
-//! Webhook credentials are kept in [`CredentialCache`] for at most [`CREDENTIAL_TTL`], because
+//! Webhook credentials are kept in [`CredentialCache`] for at most `--cache-ttl` (1 s), because
 //! the store round trip was most of the cost of a cheap call (issue 7). A token the cache does
-//! not match always goes to the store, so a webhook the CLI just added works at once; a webhook
-//! or user the CLI deleted or changed stops working within [`CREDENTIAL_TTL`].
+//! not match always goes to the store, so a webhook the CLI just added works at once. A webhook
+//! or user deleted or changed elsewhere stops working as soon as this server hears of it (see
+//! [`crate::changes`]: the CLI tells it before it exits, other instances through PostgreSQL),
+//! and within the TTL should that notice be lost.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -20,7 +22,7 @@ use subtle::ConstantTimeEq;
 use b24lite_core::RestError;
 use b24lite_store::portal::User;
 use b24lite_store::webhooks::IncomingWebhook;
-use b24lite_store::{apps, portal, webhooks};
+use b24lite_store::{apps, webhooks};
 
 use crate::rest::{Caller, Credential};
 use crate::state::AppState;
@@ -83,11 +85,6 @@ async fn webhook_caller(state: &AppState, user_id: &str, token: &str) -> Result<
     })
 }
 
-/// How long a webhook and its user, once read from the store, are trusted without reading them
-/// again: the longest a webhook deleted or a user deactivated by another process (the CLI,
-/// another instance) keeps working here.
-pub const CREDENTIAL_TTL: Duration = Duration::from_secs(1);
-
 /// Users whose credentials are kept at most; past that the cache starts afresh.
 const CACHE_CAPACITY: usize = 4096;
 
@@ -95,8 +92,11 @@ const CACHE_CAPACITY: usize = 4096;
 /// matches nothing here is looked up in the store again (and an unknown user is never
 /// remembered), so new webhooks work at once. Whatever in this process changes a webhook or a
 /// user must call [`CredentialCache::forget`] after its commit.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CredentialCache {
+    /// How long an entry is trusted: the longest a webhook deleted or a user deactivated by
+    /// another process keeps working here if its change notice is lost.
+    ttl: Duration,
     users: Mutex<HashMap<i64, Entry>>,
 }
 
@@ -108,13 +108,20 @@ struct Entry {
 }
 
 impl CredentialCache {
+    pub fn new(ttl: Duration) -> CredentialCache {
+        CredentialCache {
+            ttl,
+            users: Mutex::default(),
+        }
+    }
+
     /// The user and the webhook whose token matches (compared in constant time), if a fresh
     /// entry has them.
     fn find(&self, user_id: i64, token: &str) -> Option<(User, IncomingWebhook)> {
         let users = self.lock();
         let entry = users
             .get(&user_id)
-            .filter(|entry| entry.read_at.elapsed() < CREDENTIAL_TTL)?;
+            .filter(|entry| entry.read_at.elapsed() < self.ttl)?;
         let hook = entry
             .hooks
             .iter()
@@ -143,6 +150,11 @@ impl CredentialCache {
         self.lock().remove(&user_id);
     }
 
+    /// Drops everything (a change was made elsewhere).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Entry>> {
         self.users
             .lock()
@@ -154,22 +166,20 @@ impl CredentialCache {
 /// `invalid_token`; past its lifetime → `expired_token` (clients refresh on exactly that code).
 async fn app_caller(state: &AppState, token: &str) -> Result<Caller, RestError> {
     let mut conn = state.store.pool().acquire().await.map_err(internal)?;
-    let grant = apps::find_access_token(&mut conn, token)
+    let found = apps::token_credentials(&mut conn, token)
         .await
         .map_err(internal)?
-        .filter(|grant| !grant.revoked)
+        .filter(|found| !found.grant.revoked)
         .ok_or_else(RestError::invalid_token)?;
-    if grant.expires_at <= state.clock.now() {
+    if found.grant.expires_at <= state.clock.now() {
         return Err(RestError::expired_token());
     }
-    let app = apps::get(&mut conn, grant.app_id)
-        .await
-        .map_err(internal)?
+    let app = found
+        .app
         .filter(|app| app.installed)
         .ok_or_else(RestError::invalid_token)?;
-    let user = portal::get_user(&mut conn, grant.user_id)
-        .await
-        .map_err(internal)?
+    let user = found
+        .user
         .filter(|user| user.active)
         .ok_or_else(RestError::invalid_token)?;
     Ok(Caller {
@@ -219,13 +229,14 @@ mod tests {
 
     #[test]
     fn cached_credentials_match_tokens_and_go_stale() {
-        let cache = CredentialCache::default();
+        let ttl = Duration::from_secs(1);
+        let cache = CredentialCache::new(ttl);
         cache.put(2, user(), vec![hook(7, "abc"), hook(8, "def")]);
         assert_eq!(cache.find(2, "def").map(|(_, h)| h.id), Some(8));
         assert!(cache.find(2, "xyz").is_none());
         assert!(cache.find(3, "abc").is_none());
 
-        let past = Instant::now().checked_sub(CREDENTIAL_TTL).unwrap();
+        let past = Instant::now().checked_sub(ttl).unwrap();
         cache.lock().get_mut(&2).unwrap().read_at = past;
         assert!(
             cache.find(2, "abc").is_none(),
@@ -234,6 +245,10 @@ mod tests {
 
         cache.put(2, user(), vec![hook(7, "abc")]);
         cache.forget(2);
+        assert!(cache.find(2, "abc").is_none());
+
+        cache.put(2, user(), vec![hook(7, "abc")]);
+        cache.clear();
         assert!(cache.find(2, "abc").is_none());
     }
 }

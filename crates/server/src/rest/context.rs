@@ -20,16 +20,40 @@ pub enum Credential {
         client_id: String,
         scopes: Vec<String>,
     },
+    /// The web console (`/console`), signed in with the admin key: the portal administrator
+    /// with every scope. A console change has no user behind it (decision 26), so the events it
+    /// records carry none ([`Caller::event_user_id`]).
+    Console { scopes: Vec<String> },
 }
 
 /// The authenticated caller of one request.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// The user the call acts as (for the console, the administrator whose rights it has).
     pub user: User,
     pub credential: Credential,
 }
 
 impl Caller {
+    /// The console's caller: `admin` (the portal administrator) with every scope `registry`
+    /// knows.
+    pub fn console(admin: User, registry: &crate::rest::Registry) -> Caller {
+        let scopes = registry.scopes().into_iter().map(String::from).collect();
+        Caller {
+            user: admin,
+            credential: Credential::Console { scopes },
+        }
+    }
+
+    /// The user an event recorded by this call names: `None` for the console, whose changes no
+    /// user makes (decision 26), so application deliveries carry no token keys.
+    pub fn event_user_id(&self) -> Option<i64> {
+        match self.credential {
+            Credential::Console { .. } => None,
+            Credential::Webhook { .. } | Credential::App { .. } => Some(self.user.id),
+        }
+    }
+
     pub fn is_app(&self) -> bool {
         matches!(self.credential, Credential::App { .. })
     }
@@ -40,7 +64,9 @@ impl Caller {
 
     pub fn scopes(&self) -> &[String] {
         match &self.credential {
-            Credential::Webhook { scopes, .. } | Credential::App { scopes, .. } => scopes,
+            Credential::Webhook { scopes, .. }
+            | Credential::App { scopes, .. }
+            | Credential::Console { scopes } => scopes,
         }
     }
 
@@ -57,6 +83,7 @@ impl Caller {
         match &self.credential {
             Credential::Webhook { webhook_id, .. } => format!("webhook:{webhook_id}"),
             Credential::App { app_id, .. } => format!("app:{app_id}"),
+            Credential::Console { .. } => "console".to_string(),
         }
     }
 }

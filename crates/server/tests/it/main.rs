@@ -10,6 +10,8 @@ mod apps;
 mod auth;
 mod bad_input;
 mod batch;
+mod changes;
+mod console;
 mod contacts;
 mod delivery;
 mod delivery_rest;

@@ -7,9 +7,10 @@
 //!   its commit;
 //! - a reader notes the generation before it reads the store and stores its answer only if no
 //!   invalidation happened meanwhile, so a read that raced a write never lands in the cache;
-//! - an entry is trusted for [`FIELD_TTL`] at most: the longest a change made by another
-//!   process (a second instance on PostgreSQL, an uninstall through the CLI) can stay unseen
-//!   here. Field ids are never reused, so a deleted field is never confused with a new one.
+//! - changes made by other processes (another instance on PostgreSQL, an uninstall through the
+//!   CLI) clear the cache when this server hears of them ([`crate::changes`]), and an entry is
+//!   trusted for `--cache-ttl` (1 s) at most in case such a notice is lost. Field ids are never
+//!   reused, so a deleted field is never confused with a new one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,14 +18,13 @@ use std::time::{Duration, Instant};
 
 use b24lite_core::php_json::Rendered;
 
-/// How long a cached answer is trusted.
-pub const FIELD_TTL: Duration = Duration::from_secs(1);
-
 /// Fields kept at most; past that the cache starts afresh.
 const CAPACITY: usize = 2048;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FieldCache {
+    /// How long a cached answer is trusted.
+    ttl: Duration,
     inner: Mutex<Inner>,
 }
 
@@ -39,11 +39,18 @@ struct Inner {
 pub struct Ticket(u64);
 
 impl FieldCache {
+    pub fn new(ttl: Duration) -> FieldCache {
+        FieldCache {
+            ttl,
+            inner: Mutex::default(),
+        }
+    }
+
     /// A fresh answer for field `id`, if one is kept.
     pub fn get(&self, id: i64) -> Option<Arc<Rendered>> {
         let inner = self.lock();
         let (read_at, answer) = inner.answers.get(&id)?;
-        (read_at.elapsed() < FIELD_TTL).then(|| answer.clone())
+        (read_at.elapsed() < self.ttl).then(|| answer.clone())
     }
 
     /// Notes the generation before reading the store.
@@ -92,7 +99,7 @@ mod tests {
 
     #[test]
     fn a_read_that_raced_a_write_is_not_kept() {
-        let cache = FieldCache::default();
+        let cache = FieldCache::new(Duration::from_secs(1));
         let ticket = cache.ticket();
         cache.invalidate();
         cache.put(ticket, 1, answer("old"));

@@ -241,7 +241,8 @@ async fn insert_item(tx: &mut Tx, item: &EnumItem) -> Result<(), RestError> {
     }
 }
 
-/// Records one field event in the outbox of the caller's transaction.
+/// Records one field event in the outbox of the caller's transaction, naming the user behind the
+/// change (none for the console).
 async fn record(
     tx: &mut Tx,
     ctx: &CallContext,
@@ -251,12 +252,12 @@ async fn record(
 ) -> Result<(), RestError> {
     let app_id = match &ctx.caller.credential {
         Credential::App { app_id, .. } => Some(*app_id),
-        Credential::Webhook { .. } => None,
+        Credential::Webhook { .. } | Credential::Console { .. } => None,
     };
     let event = NewEvent {
         name: name.to_string(),
         data: json!({"FIELDS": {"ID": field.id, "ENTITY_ID": field.entity_id, "FIELD_NAME": field.field_name}}),
-        user_id: Some(ctx.caller.user.id),
+        user_id: ctx.caller.event_user_id(),
         request_id: ctx.request.request_id.clone(),
         auth_connector: ctx.request.auth_connector.clone(),
         app_id,

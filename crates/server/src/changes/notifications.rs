@@ -1,13 +1,13 @@
-//! Wakes this instance's workers when another process commits deliveries (PostgreSQL only).
+//! PostgreSQL notifications from other instances and CLI commands (`b24lite_store::wakeup`).
 //!
-//! Holds one `LISTEN` session (`b24lite_store::wakeup`) and turns each notification into
-//! `AppState::wake_dispatcher`. When the session breaks it wakes the workers anyway (a
-//! notification may have been lost) and connects again with a growing pause; the workers' sweep
-//! keeps the queue moving meanwhile, so a database outage slows deliveries but never loses any.
+//! Holds one `LISTEN` session on both channels: due deliveries wake the workers, changed
+//! credentials or field definitions clear the caches. When the session breaks, both are done
+//! anyway (a notification may have been lost) and the session is opened again with a growing
+//! pause; meanwhile the workers' sweep and the caches' TTL keep the server right, only slower.
 
 use std::time::Duration;
 
-use b24lite_store::wakeup::{OutboxListener, Wake};
+use b24lite_store::wakeup::{Listener, Wake};
 use tokio::sync::watch;
 
 use crate::state::AppState;
@@ -20,19 +20,19 @@ pub(super) async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     let mut pause = Duration::from_millis(250);
     while !*stop.borrow() {
         let connected = tokio::select! {
-            connected = OutboxListener::connect(&url) => connected,
+            connected = Listener::connect(&url) => connected,
             _ = stop.changed() => return,
         };
         match connected {
             Ok(listener) => {
                 pause = Duration::from_millis(250);
                 // Anything committed before the session opened was not announced to it.
-                state.wake_dispatcher();
+                super::changed_elsewhere(&state);
                 if listen(&state, listener, &mut stop).await == Ended::Stopping {
                     return;
                 }
             }
-            Err(error) => tracing::warn!(%error, "cannot listen for new deliveries; sweeping"),
+            Err(error) => tracing::warn!(%error, "cannot listen for notifications; sweeping"),
         }
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
@@ -51,7 +51,7 @@ enum Ended {
 /// Relays notifications until the session breaks or the server stops.
 async fn listen(
     state: &AppState,
-    mut listener: OutboxListener,
+    mut listener: Listener,
     stop: &mut watch::Receiver<bool>,
 ) -> Ended {
     loop {
@@ -60,14 +60,15 @@ async fn listen(
             _ = stop.changed() => return Ended::Stopping,
         };
         match next {
-            Ok(Wake::Notified) => state.wake_dispatcher(),
+            Ok(Wake::Deliveries) => state.wake_dispatcher(),
+            Ok(Wake::Changes) => state.forget_cached(),
             Ok(Wake::Reconnected) => {
-                tracing::info!("listening for new deliveries again");
-                state.wake_dispatcher();
+                tracing::info!("listening for notifications again");
+                super::changed_elsewhere(state);
             }
             Err(error) => {
-                tracing::warn!(%error, "listening for new deliveries failed; sweeping");
-                state.wake_dispatcher();
+                tracing::warn!(%error, "listening for notifications failed; sweeping");
+                super::changed_elsewhere(state);
                 return Ended::Broken;
             }
         }
