@@ -126,7 +126,8 @@ impl Store {
         migrations::migrator(dialect).run(&pool).await?;
         let write_pool = match dialect {
             Dialect::Sqlite => {
-                sqlite_options(AnyPoolOptions::new().max_connections(1).idle_timeout(None))
+                let writer = AnyPoolOptions::new().max_connections(1).idle_timeout(None);
+                sqlite_options(writer, WRITER_CACHE_KIB)
                     .connect_with(options)
                     .await?
             }
@@ -189,28 +190,34 @@ fn with_create_mode(url: &str, dialect: Dialect) -> String {
 fn pool_options(dialect: Dialect) -> AnyPoolOptions {
     let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
     match dialect {
-        Dialect::Sqlite => sqlite_options(options.max_connections(8)),
+        Dialect::Sqlite => sqlite_options(options.max_connections(8), READER_CACHE_KIB),
         Dialect::Postgres => options.max_connections(16),
     }
 }
 
+/// Page cache of the SQLite writer: it keeps its pages from one transaction to the next (nobody
+/// else writes), so the queue's hot pages stay in memory.
+const WRITER_CACHE_KIB: u32 = 16 * 1024;
+/// Page cache of each SQLite reader, SQLite's default: a reader drops its cache whenever the
+/// writer has committed, so a larger one would mostly hold pages read once.
+const READER_CACHE_KIB: u32 = 2 * 1024;
+
 /// Settings of every SQLite connection.
-fn sqlite_options(options: AnyPoolOptions) -> AnyPoolOptions {
+fn sqlite_options(options: AnyPoolOptions, cache_kib: u32) -> AnyPoolOptions {
     // A local file does not drop connections, and the health check before each acquire was a
     // round trip to the connection's thread: half the store cost of a one-query call.
     options
         .acquire_timeout(Duration::from_secs(30))
         .test_before_acquire(false)
-        .after_connect(|conn, _| {
+        .after_connect(move |conn, _| {
             Box::pin(async move {
                 // NORMAL is durable across process crashes in WAL mode; only a power loss can
                 // drop the last commits. busy_timeout queues writers instead of failing them.
-                // 32 MB of page cache (the default is 2 MB) holds the queue's hot pages.
-                conn.execute(
+                let pragmas = format!(
                     "PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;
-                     PRAGMA cache_size = -32000",
-                )
-                .await?;
+                     PRAGMA cache_size = -{cache_kib}"
+                );
+                conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
                 Ok(())
             })
         })

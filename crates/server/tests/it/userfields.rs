@@ -922,3 +922,45 @@ async fn userfield_helpers() {
         })
     );
 }
+
+#[tokio::test]
+async fn long_labels_list_values_and_xml_ids_are_cut_to_255_characters() {
+    let server = server().await;
+    // Far more than a column holds: a label is copied into ten places here (eighty on a portal
+    // of sixteen languages), and must not be copied at full length.
+    let huge = "Ж".repeat(1_000_000);
+    let long = "v".repeat(300);
+    let id = ok(server
+        .call(
+            "crm.contact.userfield.add",
+            json!({"fields": {
+                "FIELD_NAME": "LONG", "USER_TYPE_ID": "enumeration", "LABEL": huge,
+                "XML_ID": long, "HELP_MESSAGE": {"en": long},
+                "LIST": [{"VALUE": long, "XML_ID": long}],
+            }}),
+        )
+        .await);
+    let field = ok(server
+        .call("crm.contact.userfield.get", json!({"id": id}))
+        .await);
+    let cut = "Ж".repeat(255);
+    assert_eq!(field["EDIT_FORM_LABEL"], json!({"en": cut, "de": cut}));
+    assert_eq!(field["HELP_MESSAGE"]["en"], "v".repeat(255));
+    assert_eq!(field["XML_ID"], "v".repeat(255));
+    assert_eq!(field["LIST"][0]["VALUE"], "v".repeat(255));
+    // `get` shows list items without their XML_ID; `list` shows it.
+    let listed = ok(server.call("crm.contact.userfield.list", json!({})).await);
+    assert_eq!(listed[0]["LIST"][0]["XML_ID"], "v".repeat(255));
+
+    // Update cuts the same way.
+    ok(server
+        .call(
+            "crm.contact.userfield.update",
+            json!({"id": id, "fields": {"LIST_COLUMN_LABEL": huge}}),
+        )
+        .await);
+    let field = ok(server
+        .call("crm.contact.userfield.get", json!({"id": id}))
+        .await);
+    assert_eq!(field["LIST_COLUMN_LABEL"], json!({"en": cut, "de": cut}));
+}

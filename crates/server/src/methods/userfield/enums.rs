@@ -20,7 +20,7 @@ use b24lite_store::userfields::EnumItem;
 use md5::{Digest, Md5};
 use serde_json::Value;
 
-use super::normalize::{core_error, is_yes};
+use super::normalize::{core_error, fit_column, is_yes};
 
 /// Schema default of an item's SORT (decision 14).
 pub const DEFAULT_SORT: i64 = 500;
@@ -41,10 +41,11 @@ fn md5_hex(value: &str) -> String {
     hex::encode(Md5::digest(value.as_bytes()))
 }
 
+/// A trimmed item property, cut to its database column.
 fn text(item: &Value, key: &str) -> Option<String> {
     item.get(key)
         .and_then(as_php_string)
-        .map(|s| s.trim().to_string())
+        .map(|s| fit_column(s.trim().to_string()))
 }
 
 fn positive_sort(item: &Value) -> Option<i64> {

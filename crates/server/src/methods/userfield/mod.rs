@@ -37,7 +37,7 @@ use serde_json::{Map, Value, json};
 use crate::method;
 use crate::rest::auth::internal;
 use crate::rest::{CallContext, Credential, MethodOutput, MethodResult, Registry};
-use normalize::{core_error, flag_off, flag_on, is_yes, text};
+use normalize::{core_error, fit_column, flag_off, flag_on, is_yes, text};
 use shape::Mode;
 
 /// The entity the contact methods manage.
@@ -211,11 +211,11 @@ fn new_field(
     } else {
         Vec::new()
     };
-    let default_label = text(fields.get("LABEL")).unwrap_or_else(|| field_name.clone());
+    let default_label = text(fields.get("LABEL")).map_or_else(|| field_name.clone(), fit_column);
     let field = FieldDef {
         id: 0,
         entity_id: ENTITY.to_string(),
-        xml_id: text(fields.get("XML_ID")),
+        xml_id: text(fields.get("XML_ID")).map(fit_column),
         sort: normalize::sort(fields.get("SORT"), 100),
         multiple,
         mandatory: flag_off(fields, "MANDATORY", false),
@@ -443,7 +443,7 @@ fn changed_field(stored: &FieldDef, fields: &Map<String, Value>, languages: &[St
     let mut field = stored.clone();
     if let Some(xml_id) = fields.get("XML_ID") {
         field.xml_id = as_php_string(xml_id)
-            .map(|s| s.trim().to_string())
+            .map(|s| fit_column(s.trim().to_string()))
             .filter(|s| !s.is_empty());
     }
     field.sort = normalize::sort(fields.get("SORT"), stored.sort);

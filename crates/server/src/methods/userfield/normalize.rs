@@ -8,6 +8,10 @@
 //! - `SHOW_FILTER`: `Y` (or `true`) is stored as `E`, `I` for `employee`; the modes `I`, `E`, `S`
 //!   are accepted as they are; anything else is `N`.
 //! - Labels: keys for languages the portal does not have are dropped (decision 16).
+//! - Labels, list values and XML_IDs are cut to 255 characters ([`fit_column`]): Bitrix24 keeps
+//!   them in `varchar(255)` columns of a MySQL server it requires to run without strict mode, so
+//!   longer text is silently truncated there, not refused. A label is copied into every
+//!   language of five maps, so cutting it first also keeps a huge one from growing eighty-fold.
 
 use b24lite_core::RestError;
 use b24lite_core::params::{as_php_int, as_php_string};
@@ -21,6 +25,17 @@ pub const LABEL_KEYS: [&str; 5] = [
     "ERROR_MESSAGE",
     "HELP_MESSAGE",
 ];
+
+/// Characters kept of a label, a list value or an XML_ID.
+pub const TEXT_COLUMN_CHARS: usize = 255;
+
+/// `text` cut to [`TEXT_COLUMN_CHARS`] characters, as the server's database column does.
+pub fn fit_column(mut text: String) -> String {
+    if let Some((cut, _)) = text.char_indices().nth(TEXT_COLUMN_CHARS) {
+        text.truncate(cut);
+    }
+    text
+}
 
 /// Longest full field name, prefix included.
 const MAX_NAME: usize = 50;
@@ -155,12 +170,12 @@ fn label_map(given: Option<&Value>, languages: &[String], all: &str, rest: &str)
                 let text = per_language
                     .get(lang)
                     .and_then(as_php_string)
-                    .unwrap_or_else(|| rest.to_string());
+                    .map_or_else(|| rest.to_string(), fit_column);
                 map.insert(lang.clone(), Value::String(text));
             }
         }
         Some(value @ (Value::String(_) | Value::Number(_))) => {
-            let text = as_php_string(value).unwrap_or_default();
+            let text = fit_column(as_php_string(value).unwrap_or_default());
             let text = if text.is_empty() {
                 all.to_string()
             } else {
@@ -197,6 +212,15 @@ mod tests {
         assert!(name_errors(&prefixed_name(&"A".repeat(43))).is_empty());
         assert_eq!(name_errors(&prefixed_name(&"A".repeat(44))).len(), 1);
         assert_eq!(name_errors("UF_CRM_MY-FIELD").len(), 1);
+    }
+
+    #[test]
+    fn long_text_is_cut_to_the_column() {
+        assert_eq!(fit_column("short".into()), "short");
+        let long = "Я".repeat(300);
+        assert_eq!(fit_column(long).chars().count(), TEXT_COLUMN_CHARS);
+        let exact = "x".repeat(TEXT_COLUMN_CHARS);
+        assert_eq!(fit_column(exact.clone()), exact);
     }
 
     #[test]
