@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use b24lite_store::{Store, portal, random, webhooks};
 
+use crate::changes::control;
 use crate::clock::Clock;
 use crate::config::ServeConfig;
 use crate::http;
@@ -28,6 +29,7 @@ pub struct Server {
     pub certificate: Option<std::path::PathBuf>,
     listener: TcpListener,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    control: Option<control::Socket>,
 }
 
 impl Server {
@@ -35,6 +37,18 @@ impl Server {
     pub async fn bind(config: ServeConfig, clock: Clock) -> anyhow::Result<Server> {
         std::fs::create_dir_all(&config.store.data_dir)
             .with_context(|| format!("creating data folder {}", config.store.data_dir.display()))?;
+        // A second server on one folder would rewrite the portal's address under the first one
+        // and share its SQLite file, certificate and control socket.
+        if control::in_use(&config.store.data_dir) {
+            anyhow::bail!(
+                "another b24lite server is running on the data folder {} (its control socket \
+                 answers); stop it, or give this one its own --data",
+                config.store.data_dir.display()
+            );
+        }
+        // Bound before anything is announced, so that a CLI command run as soon as the
+        // addresses are printed reaches this server.
+        let control = control::bind(&config.store.data_dir);
         let store = Store::open(&config.store.url())
             .await
             .context("opening the database")?;
@@ -110,6 +124,7 @@ impl Server {
             certificate,
             listener,
             tls,
+            control,
         })
     }
 
@@ -143,7 +158,7 @@ impl Server {
     /// Serves until Ctrl-C or SIGTERM.
     pub async fn run(self) -> anyhow::Result<()> {
         let dispatcher = crate::dispatch::Dispatcher::start(self.state.clone())?;
-        let watchers = crate::changes::Watchers::start(&self.state);
+        let watchers = crate::changes::Watchers::start(&self.state, self.control);
         let app = http::router(self.state.clone());
         let handle = axum_server::Handle::new();
         tokio::spawn(shutdown_on_signal(handle.clone()));

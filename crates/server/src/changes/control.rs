@@ -15,10 +15,10 @@
 use std::path::{Path, PathBuf};
 
 #[cfg(unix)]
-pub use unix::{Socket, bind, serve, tell_server};
+pub use unix::{Socket, bind, in_use, serve, tell_server};
 
 #[cfg(not(unix))]
-pub use fallback::{Socket, bind, serve, tell_server};
+pub use fallback::{Socket, bind, in_use, serve, tell_server};
 
 /// The socket's path in a data folder.
 pub fn socket_path(data_dir: &Path) -> PathBuf {
@@ -50,11 +50,16 @@ mod unix {
         path: PathBuf,
     }
 
+    /// Whether a running server listens on the socket of `data_dir`.
+    pub fn in_use(data_dir: &Path) -> bool {
+        std::os::unix::net::UnixStream::connect(socket_path(data_dir)).is_ok()
+    }
+
     /// Binds the socket of `data_dir`, or explains in the log why there is none.
     pub fn bind(data_dir: &Path) -> Option<Socket> {
         let path = socket_path(data_dir);
         if path.exists() {
-            if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+            if in_use(data_dir) {
                 tracing::warn!(
                     path = %path.display(),
                     "another server listens on this data folder's control socket; \
@@ -145,6 +150,10 @@ mod fallback {
     use crate::state::AppState;
 
     pub struct Socket;
+
+    pub fn in_use(_data_dir: &Path) -> bool {
+        false
+    }
 
     pub fn bind(_data_dir: &Path) -> Option<Socket> {
         None

@@ -29,11 +29,12 @@ pub struct Watchers {
 }
 
 impl Watchers {
-    /// Starts the control socket and, on PostgreSQL, the notification listener.
-    pub fn start(state: &AppState) -> Watchers {
+    /// Serves the control socket (bound by [`control::bind`]) and, on PostgreSQL, starts the
+    /// notification listener.
+    pub fn start(state: &AppState, control: Option<control::Socket>) -> Watchers {
         let stop = watch::Sender::new(false);
         let mut tasks = Vec::new();
-        if let Some(socket) = control::bind(&state.config.store.data_dir) {
+        if let Some(socket) = control {
             tasks.push(tokio::spawn(control::serve(
                 state.clone(),
                 socket,

@@ -125,3 +125,31 @@ async fn instances_see_each_others_changes_at_once() {
     .await;
     drop(servers);
 }
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_folder_is_refused() {
+    let server = TestServer::start().await;
+    let mut second = tokio::process::Command::new(env!("CARGO_BIN_EXE_b24lite"));
+    second
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(server.data_dir.path());
+    if let Some(url) = server.database.url() {
+        second.args(["--database-url", &url]);
+    }
+    second.kill_on_drop(true);
+    let output = tokio::time::timeout(std::time::Duration::from_secs(20), second.output())
+        .await
+        .expect("the second server kept running")
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("another b24lite server is running"),
+        "{stderr}"
+    );
+
+    // The first server's address is still the portal's.
+    let hook = server.cli(&["webhook", "add", "--user", "1", "--scope", "user"]);
+    assert!(hook.starts_with(&server.base_url), "{hook}");
+    assert_eq!(server.get(&format!("{}profile", hook.trim())).await.0, 200);
+}
