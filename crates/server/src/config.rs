@@ -104,6 +104,10 @@ pub struct ServeConfig {
     /// The portal's languages, in label-map order.
     #[arg(long, env = "B24LITE_LANGUAGES", default_value = DEFAULT_LANGUAGES, value_delimiter = ',')]
     pub languages: Vec<String>,
+    /// Seconds a client may take to send a request's headers, or leave its body without new
+    /// data; past that the connection is closed (headers) or the call refused with 408.
+    #[arg(long, env = "B24LITE_REQUEST_TIMEOUT", default_value_t = 30.0, value_parser = parse_positive_seconds)]
+    pub request_timeout: f64,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "B24LITE_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
@@ -211,6 +215,14 @@ fn parse_seconds(given: &str) -> Result<f64, String> {
     match given.parse::<f64>() {
         Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Ok(seconds),
         _ => Err(format!("'{given}' is not a number of seconds")),
+    }
+}
+
+/// A positive, finite number of seconds.
+fn parse_positive_seconds(given: &str) -> Result<f64, String> {
+    match parse_seconds(given) {
+        Ok(seconds) if seconds > 0.0 => Ok(seconds),
+        _ => Err(format!("'{given}' is not a positive number of seconds")),
     }
 }
 

@@ -3,9 +3,12 @@
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context;
 use b24lite_store::{Store, portal, random, webhooks};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto::Builder as AutoBuilder;
 
 use crate::changes::control;
 use crate::clock::Clock;
@@ -163,18 +166,17 @@ impl Server {
         let handle = axum_server::Handle::new();
         tokio::spawn(shutdown_on_signal(handle.clone()));
         let service = app.into_make_service();
+        let header_timeout = Duration::from_secs_f64(self.state.config.request_timeout);
         match self.tls {
             Some(tls) => {
-                axum_server::from_tcp_rustls(self.listener, tls)?
-                    .handle(handle)
-                    .serve(service)
-                    .await?
+                let mut server = axum_server::from_tcp_rustls(self.listener, tls)?;
+                limit_header_time(server.http_builder(), header_timeout);
+                server.handle(handle).serve(service).await?
             }
             None => {
-                axum_server::from_tcp(self.listener)?
-                    .handle(handle)
-                    .serve(service)
-                    .await?
+                let mut server = axum_server::from_tcp(self.listener)?;
+                limit_header_time(server.http_builder(), header_timeout);
+                server.handle(handle).serve(service).await?
             }
         }
         watchers.stop().await;
@@ -182,6 +184,15 @@ impl Server {
         self.state.store.close().await;
         Ok(())
     }
+}
+
+/// Closes connections whose request headers take longer than `timeout` to arrive (a client that
+/// opens connections and never finishes them would otherwise hold them forever).
+fn limit_header_time(builder: &mut AutoBuilder<TokioExecutor>, timeout: Duration) {
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeout);
 }
 
 async fn shutdown_on_signal(handle: axum_server::Handle<SocketAddr>) {

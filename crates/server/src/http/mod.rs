@@ -23,13 +23,19 @@ pub mod rest;
 pub mod tls;
 pub mod xml;
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
+    // A body that stops arriving fails after `--request-timeout` without new data, whatever the
+    // route (slow uploads that keep sending are fine); `rest` answers that with 408.
+    let body_timeout = Duration::from_secs_f64(state.config.request_timeout);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/rest", any(rest::no_method))
@@ -44,5 +50,6 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::handle))
         .merge(admin::router(state.clone()))
         .merge(console::router(state.clone()))
+        .layer(RequestBodyTimeoutLayer::new(body_timeout))
         .with_state(state)
 }

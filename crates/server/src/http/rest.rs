@@ -293,7 +293,31 @@ async fn read_params(
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, RestError> {
-    to_bytes(body, limit).await.map_err(|_| too_large(limit))
+    to_bytes(body, limit)
+        .await
+        .map_err(|error| body_failure(&error, limit))
+}
+
+/// Why a body could not be read: it stalled past `--request-timeout` (408), the connection broke
+/// (400), or it is larger than the limit (413).
+fn body_failure(error: &(dyn std::error::Error + 'static), limit: usize) -> RestError {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        if current.is::<tower_http::timeout::TimeoutError>() {
+            return RestError::new(
+                408,
+                "INVALID_REQUEST",
+                "The request body stopped arriving before it was complete",
+            );
+        }
+        if current.is::<http_body_util::LengthLimitError>() {
+            return too_large(limit);
+        }
+        cause = current.source();
+    }
+    RestError::invalid_request(format!(
+        "Malformed request: the body could not be read ({error})"
+    ))
 }
 
 fn too_large(limit: usize) -> RestError {
@@ -336,7 +360,7 @@ async fn read_multipart(request: Request, limit: usize) -> Result<Params, RestEr
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             too_large(limit)
         } else {
-            bad(&e)
+            body_failure(&e, limit)
         }
     };
     let request = request.map(|body| Body::new(http_body_util::Limited::new(body, limit)));

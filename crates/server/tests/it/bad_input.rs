@@ -239,3 +239,50 @@ async fn xml_suffix_renders_xml() {
         "<response><error>ERROR_METHOD_NOT_FOUND</error><error_description>Method not found!</error_description></response>"
     ));
 }
+
+/// Writes `request` on a raw connection and reads what comes back until the server closes it
+/// (or 10 s pass): (the bytes read, whether the server closed the connection).
+async fn stall(server: &TestServer, request: &str) -> (String, bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = server.base_url.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    (String::from_utf8_lossy(&answer).into_owned(), read.is_ok())
+}
+
+#[tokio::test]
+async fn requests_that_stall_are_cut_off() {
+    let server = TestServer::start_with(&["--request-timeout", "1"]).await;
+    let path = server.webhook_url.replace(&server.base_url, "");
+
+    // Headers that never end: the connection is closed.
+    let (_, closed) = stall(&server, "GET /healthz HTTP/1.1\r\nHost: b24\r\n").await;
+    assert!(
+        closed,
+        "a request whose headers never end held its connection"
+    );
+
+    // A body shorter than its Content-Length: refused once no more data comes.
+    let request = format!(
+        "POST {path}profile HTTP/1.1\r\nHost: b24\r\nContent-Type: application/json\r\n\
+         Content-Length: 100\r\n\r\n{{\"a\":"
+    );
+    let (answer, closed) = stall(&server, &request).await;
+    assert!(closed, "a stalled body held its connection");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+    assert_eq!(
+        serde_json::from_str::<Value>(body).unwrap(),
+        json!({"error": "INVALID_REQUEST",
+               "error_description": "The request body stopped arriving before it was complete"})
+    );
+
+    // Calls that do arrive are unaffected.
+    assert_eq!(server.call("profile", json!({})).await.0, 200);
+}
