@@ -4,6 +4,7 @@
 //!   helpers methods use to read them the way the Bitrix24 server code does.
 //! - [`wire`]: the reverse direction, PHP `http_build_query` encoding for event deliveries.
 //! - [`php_json`]: JSON as PHP's encoder writes it, and answers kept with their encoding.
+//! - [`scopes`]: the scopes a Bitrix24 portal knows.
 //! - [`events`]: the catalogue of events b24lite fires, with their scopes.
 //! - [`error`]: the `{"error", "error_description"}` envelope with Bitrix24's codes and statuses.
 //!
@@ -13,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod params;
 pub mod php_json;
+pub mod scopes;
 pub mod wire;
 
 pub use error::RestError;

@@ -216,6 +216,17 @@ async fn user(command: UserCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Tells on stderr of scopes no portal knows; they are kept (and give access to nothing).
+pub fn warn_unknown_scopes(scopes: &[String]) {
+    let unknown = b24lite_core::scopes::unknown(scopes);
+    if !unknown.is_empty() {
+        eprintln!(
+            "b24lite: warning: not Bitrix24 scopes, kept as given: {}",
+            unknown.join(", ")
+        );
+    }
+}
+
 async fn webhook(command: WebhookCommand) -> anyhow::Result<ExitCode> {
     match command {
         WebhookCommand::Add {
@@ -232,6 +243,7 @@ async fn webhook(command: WebhookCommand) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
             let scopes = webhooks::parse_scopes(&scope.join(","));
+            warn_unknown_scopes(&scopes);
             let now = Clock::default().now();
             let hook = webhooks::create(&mut conn, user, &scopes, &title, expires_at, now).await?;
             let base_url = portal::get_portal(&mut conn).await?.base_url;

@@ -98,10 +98,12 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
             crate::dispatch::client::check_url(&handler).map_err(anyhow::Error::msg)?;
             let store = open_store(&store).await?;
             let mut conn = store.pool().acquire().await?;
+            let scopes = webhooks::parse_scopes(&scope.join(","));
+            crate::cli::warn_unknown_scopes(&scopes);
             let new = NewApp {
                 name,
                 handler_url: handler,
-                scopes: webhooks::parse_scopes(&scope.join(",")),
+                scopes,
             };
             let app = apps::create(&mut conn, &new, Clock::default().now()).await?;
             println!("{}\n{}", app.client_id, app.client_secret);

@@ -153,3 +153,18 @@ async fn require_https_refuses_plain_calls() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
 }
+
+#[tokio::test]
+async fn scopes_no_portal_knows_are_kept_with_a_warning() {
+    let server = TestServer::start().await;
+    let (ok, stderr) = server.cli_result(&["webhook", "add", "--user", "1", "--scope", "crm,crn"]);
+    assert!(ok);
+    assert!(
+        stderr.contains("warning: not Bitrix24 scopes, kept as given: crn"),
+        "{stderr}"
+    );
+    let (ok, stderr) = server.cli_result(&["webhook", "add", "--user", "1", "--scope", "crm,task"]);
+    assert!(ok && stderr.is_empty(), "{stderr}");
+    let listed = server.cli(&["webhook", "list"]);
+    assert!(listed.contains("crm,crn"), "{listed}");
+}
