@@ -80,12 +80,13 @@ pub enum OutgoingCommand {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum DeliveriesCommand {
-    /// List deliveries, oldest first.
+    /// List deliveries, oldest first (`--newest`: newest first): id, event id, event, handler,
+    /// status, attempts, next attempt, last error.
     List {
         #[command(flatten)]
         store: StoreArgs,
-        /// pending, delivered, failed or dropped.
-        #[arg(long)]
+        /// Only deliveries in this state.
+        #[arg(long, value_parser = ["pending", "delivered", "failed", "dropped"])]
         status: Option<String>,
         /// Only this handler (`event_handler_id`).
         #[arg(long)]
@@ -93,6 +94,15 @@ pub enum DeliveriesCommand {
         /// Only this outgoing webhook.
         #[arg(long)]
         webhook: Option<i64>,
+        /// Only deliveries created at or after this Unix time.
+        #[arg(long)]
+        since: Option<i64>,
+        /// Only deliveries with a larger id (to page on from the last one listed).
+        #[arg(long, conflicts_with = "newest")]
+        after: Option<i64>,
+        /// The newest first: what happened last, on a portal with a long history.
+        #[arg(long)]
+        newest: bool,
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
@@ -239,6 +249,9 @@ pub async fn deliveries(command: DeliveriesCommand) -> anyhow::Result<ExitCode> 
         status,
         handler,
         webhook,
+        since,
+        after,
+        newest,
         limit,
     } = command;
     let store = open_store(&store).await?;
@@ -247,10 +260,17 @@ pub async fn deliveries(command: DeliveriesCommand) -> anyhow::Result<ExitCode> 
         status,
         handler_id: handler,
         webhook_id: webhook,
+        since,
+        after_id: after,
         limit,
         ..DeliveryFilter::default()
     };
-    for d in deliveries::list(&mut conn, &filter).await? {
+    let listed = if newest {
+        deliveries::list_newest(&mut conn, &filter, None).await?
+    } else {
+        deliveries::list(&mut conn, &filter).await?
+    };
+    for d in listed {
         let next = d
             .next_attempt_at
             .map_or("-".to_string(), |at| at.to_string());

@@ -531,6 +531,36 @@ async fn outgoing_webhooks_are_managed_from_the_cli_while_the_server_runs() {
 }
 
 #[tokio::test]
+async fn the_delivery_log_pages_and_lists_newest_first() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    add_webhook(&server, &receiver.url, &[ADD], "bitrix").await;
+    for n in 1..=3 {
+        let request = format!("r{n}");
+        server
+            .record_event(ADD, fields(n, "UF_CRM_A"), &request)
+            .await;
+    }
+    receiver.wait_for(3).await;
+    settled(&server, "", 3, "delivered").await;
+    let ids = |args: &[&str]| {
+        let mut command = vec!["deliveries", "list"];
+        command.extend_from_slice(args);
+        server
+            .cli(&command)
+            .lines()
+            .map(|line| line.split('\t').next().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&[]), ["1", "2", "3"]);
+    assert_eq!(ids(&["--newest", "--limit", "2"]), ["3", "2"]);
+    assert_eq!(ids(&["--after", "1"]), ["2", "3"]);
+    assert_eq!(ids(&["--since", "4102444800"]), Vec::<String>::new());
+    let (ok, stderr) = server.cli_result(&["deliveries", "list", "--status", "bogus"]);
+    assert!(!ok && stderr.contains("invalid value 'bogus'"), "{stderr}");
+}
+
+#[tokio::test]
 async fn failed_deliveries_can_be_sent_again() {
     let server = TestServer::start().await;
     let receiver = Receiver::start().await;
