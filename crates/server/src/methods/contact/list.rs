@@ -161,6 +161,7 @@ fn custom(
             ..field.clone()
         };
         let stored = values::to_stored(&single, items, value, offset)
+            .ok()?
             .into_iter()
             .next()?;
         if numeric {
