@@ -119,7 +119,7 @@ pub fn to_stored(
 
 /// The values a field was sent: a list's entries, or the value itself. A single field takes
 /// no object that is not a list.
-pub fn entries<'a>(field: &FieldDef, value: &'a Value) -> Result<Vec<&'a Value>, Invalid> {
+fn entries<'a>(field: &FieldDef, value: &'a Value) -> Result<Vec<&'a Value>, Invalid> {
     match value {
         Value::Array(_) => Ok(php_array_values(value)),
         Value::Object(map) if field.multiple || map.keys().all(|k| k.parse::<u64>().is_ok()) => {
