@@ -70,11 +70,20 @@ pub const CONTACT_COLUMNS: &[&str] = &[
     "date_modify",
 ];
 
+/// The text columns among [`CONTACT_COLUMNS`] (the others hold integers).
+const TEXT_COLUMNS: &[&str] = &[
+    "name",
+    "last_name",
+    "second_name",
+    "type_id",
+    "source_id",
+    "comments",
+];
+
 /// A comparison in a contact list filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Eq,
-    Ne,
     Lt,
     Le,
     Gt,
@@ -87,7 +96,6 @@ impl Op {
     fn sql(self) -> &'static str {
         match self {
             Op::Eq => "=",
-            Op::Ne => "<>",
             Op::Lt => "<",
             Op::Le => "<=",
             Op::Gt => ">",
@@ -97,19 +105,52 @@ impl Op {
     }
 }
 
-/// What a filter condition looks at: a standard column or a custom field's values (compared
-/// as numbers when `numeric`).
+/// How the stored texts of a custom field compare and sort.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// As 64-bit integers (integer, datetime, enumeration... values).
+    Integer,
+    /// As doubles.
+    Real,
+    /// As text, byte by byte (the same order on both stores).
+    Text,
+}
+
+/// What a filter condition or an order key looks at: a standard column or a custom field's
+/// values.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
     Column(&'static str),
-    Field { id: i64, numeric: bool },
+    Field { id: i64, kind: ValueKind },
 }
 
+/// What a condition asks of its target's value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Test {
+    Compare(Op, Bind),
+    /// Equal to one of these; an empty list matches nothing.
+    In(Vec<Bind>),
+    /// Has a value: a non-empty text, a non-zero number, any value of a custom field.
+    Present,
+}
+
+/// One filter condition. On a custom field it holds when any of the contact's values passes
+/// the test (so a multiple field matches through any of its values); `negated` turns that into
+/// "none of them does" (contacts without a value included).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
     pub target: Target,
-    pub op: Op,
-    pub value: Bind,
+    pub test: Test,
+    pub negated: bool,
+}
+
+/// One `ORDER BY` key. A custom field sorts by its first value; contacts without one come
+/// first in ascending order and last in descending order on both stores (as MySQL places
+/// NULLs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderKey {
+    pub target: Target,
+    pub ascending: bool,
 }
 
 const COLUMNS: &str = "id, name, last_name, second_name, type_id, source_id, assigned_by_id, \
@@ -184,20 +225,22 @@ pub async fn delete_contact(conn: &mut AnyConnection, id: i64) -> Result<(), Sto
     Ok(())
 }
 
-/// One page of contacts matching every condition, and the count of all matches (when asked).
+/// One page of the contacts matching every condition, sorted by `order` and then by id (so
+/// pages are stable), and the count of all matches (when asked): one query for the page, one
+/// for the count.
 pub async fn list_contacts(
     conn: &mut AnyConnection,
     conditions: &[Condition],
-    order: &[(&'static str, bool)],
+    order: &[OrderKey],
     offset: i64,
     limit: i64,
     count: bool,
 ) -> Result<(Vec<Contact>, i64), StoreError> {
-    let (clause, binds) = where_clause(conditions);
+    let postgres = conn.backend_name() == "PostgreSQL";
+    let (clause, binds) = where_clause(conditions, postgres);
     let mut keys: Vec<String> = order
         .iter()
-        .filter(|(c, _)| CONTACT_COLUMNS.contains(c))
-        .map(|(c, asc)| format!("{c} {}", if *asc { "ASC" } else { "DESC" }))
+        .filter_map(|key| order_key(key, postgres))
         .collect();
     keys.push("id ASC".into());
     let sql = format!(
@@ -234,45 +277,153 @@ fn bind_all<'q>(mut query: AnyQuery<'q>, binds: &[Bind]) -> AnyQuery<'q> {
     query
 }
 
-fn where_clause(conditions: &[Condition]) -> (String, Vec<Bind>) {
+/// Byte-wise text order on PostgreSQL, as SQLite's default BINARY collation sorts.
+fn bytewise(expr: &str, postgres: bool) -> String {
+    if postgres {
+        format!("{expr} COLLATE \"C\"")
+    } else {
+        expr.to_string()
+    }
+}
+
+/// A custom field's value in a `uf_values v` row, typed for comparing and sorting.
+fn typed_value(kind: ValueKind, postgres: bool) -> String {
+    match kind {
+        ValueKind::Integer => "CAST(v.value AS BIGINT)".into(),
+        ValueKind::Real => "CAST(v.value AS DOUBLE PRECISION)".into(),
+        ValueKind::Text => bytewise("v.value", postgres),
+    }
+}
+
+fn order_key(key: &OrderKey, postgres: bool) -> Option<String> {
+    let direction = if key.ascending { "ASC" } else { "DESC" };
+    match &key.target {
+        Target::Column(column) if CONTACT_COLUMNS.contains(column) => {
+            let expr = if TEXT_COLUMNS.contains(column) {
+                bytewise(column, postgres)
+            } else {
+                column.to_string()
+            };
+            Some(format!("{expr} {direction}"))
+        }
+        Target::Column(_) => None,
+        // NULLs (no value) first in ascending order, last in descending order, spelled out
+        // because the two stores' defaults differ.
+        Target::Field { id, kind } => {
+            let nulls = if key.ascending { "FIRST" } else { "LAST" };
+            Some(format!(
+                "(SELECT {} FROM uf_values v WHERE v.contact_id = contacts.id AND v.field_id = {id}
+                   ORDER BY v.position LIMIT 1) {direction} NULLS {nulls}",
+                typed_value(*kind, postgres)
+            ))
+        }
+    }
+}
+
+/// What a test looks at: a contact column, or `v.value` of a custom field's `uf_values v` row.
+#[derive(Clone, Copy)]
+enum Subject {
+    Column(&'static str),
+    Field(ValueKind),
+}
+
+impl Subject {
+    fn is_text(self) -> bool {
+        match self {
+            Subject::Column(column) => TEXT_COLUMNS.contains(&column),
+            Subject::Field(kind) => kind == ValueKind::Text,
+        }
+    }
+
+    /// The expression compared; without a collation, so that equality can use an index.
+    fn typed(self) -> String {
+        match self {
+            Subject::Column(column) => column.to_string(),
+            Subject::Field(kind) => typed_value(kind, false),
+        }
+    }
+
+    /// The untyped text, for LIKE.
+    fn raw(self) -> &'static str {
+        match self {
+            Subject::Column(column) => column,
+            Subject::Field(_) => "v.value",
+        }
+    }
+}
+
+/// The SQL of `test` on `subject`, its binds appended to `binds`; `None` for a test every
+/// row of a custom field passes (a custom field's `Present`).
+fn predicate(
+    subject: Subject,
+    test: &Test,
+    binds: &mut Vec<Bind>,
+    postgres: bool,
+) -> Option<String> {
+    let mut next = |bind: Bind| {
+        binds.push(bind);
+        format!("${}", binds.len())
+    };
+    let lhs = subject.typed();
+    Some(match test {
+        Test::Compare(Op::Like, bind) => {
+            let pattern = match bind {
+                Bind::Text(s) => format!("%{s}%"),
+                Bind::Int(n) => format!("%{n}%"),
+                Bind::Real(f) => format!("%{f}%"),
+            };
+            let raw = subject.raw();
+            format!("LOWER({raw}) LIKE LOWER({})", next(Bind::Text(pattern)))
+        }
+        Test::Compare(Op::Eq, bind) => format!("{lhs} = {}", next(bind.clone())),
+        Test::Compare(op, bind) => {
+            let lhs = if subject.is_text() {
+                bytewise(&lhs, postgres)
+            } else {
+                lhs
+            };
+            format!("{lhs} {} {}", op.sql(), next(bind.clone()))
+        }
+        Test::In(list) if list.is_empty() => "1 = 0".into(),
+        Test::In(list) => {
+            let placeholders: Vec<String> = list.iter().map(|b| next(b.clone())).collect();
+            format!("{lhs} IN ({})", placeholders.join(", "))
+        }
+        Test::Present => match subject {
+            Subject::Field(_) => return None,
+            Subject::Column(_) if subject.is_text() => format!("{lhs} <> ''"),
+            Subject::Column(_) => format!("{lhs} <> 0"),
+        },
+    })
+}
+
+fn where_clause(conditions: &[Condition], postgres: bool) -> (String, Vec<Bind>) {
     let mut parts = vec!["1 = 1".to_string()];
     let mut binds = Vec::new();
     for condition in conditions {
-        let n = binds.len() + 1;
-        let rhs = if condition.op == Op::Like {
-            format!("LOWER(${n})")
-        } else {
-            format!("${n}")
-        };
-        let value = match (&condition.value, condition.op) {
-            (Bind::Text(s), Op::Like) => Bind::Text(format!("%{s}%")),
-            (value, _) => value.clone(),
-        };
+        let not = if condition.negated { "NOT " } else { "" };
         let part = match &condition.target {
             Target::Column(column) if CONTACT_COLUMNS.contains(column) => {
-                let lhs = if condition.op == Op::Like {
-                    format!("LOWER({column})")
-                } else {
-                    column.to_string()
-                };
-                format!("{lhs} {} {rhs}", condition.op.sql())
+                let test = predicate(
+                    Subject::Column(column),
+                    &condition.test,
+                    &mut binds,
+                    postgres,
+                );
+                format!("{not}({})", test.unwrap_or_else(|| "1 = 1".into()))
             }
             Target::Column(_) => continue,
-            Target::Field { id, numeric } => {
-                let lhs = match (numeric, condition.op) {
-                    (true, _) => "CAST(v.value AS DOUBLE PRECISION)",
-                    (false, Op::Like) => "LOWER(v.value)",
-                    (false, _) => "v.value",
-                };
+            Target::Field { id, kind } => {
+                let test = predicate(Subject::Field(*kind), &condition.test, &mut binds, postgres)
+                    .map(|t| format!(" AND {t}"))
+                    .unwrap_or_default();
                 format!(
-                    "EXISTS (SELECT 1 FROM uf_values v WHERE v.contact_id = contacts.id
-                       AND v.field_id = {id} AND {lhs} {} {rhs})",
-                    condition.op.sql()
+                    "{not}EXISTS (SELECT 1 FROM uf_values v WHERE v.contact_id = contacts.id
+                       AND v.field_id = {id}{test})"
                 )
             }
         };
         parts.push(part);
-        binds.push(value);
     }
     (parts.join(" AND "), binds)
 }

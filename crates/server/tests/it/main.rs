@@ -12,6 +12,8 @@ mod bad_input;
 mod batch;
 mod changes;
 mod console;
+mod contact_list;
+mod contact_values;
 mod contacts;
 mod delivery;
 mod delivery_rest;

@@ -8,6 +8,12 @@
 //! - `MANDATORY` (decision 20): `crm.contact.add` without a value, or `update` sending an empty
 //!   one, fails with `""` / `The "<label>" field is required.` (label: EDIT_FORM_LABEL in `en`
 //!   or the first portal language, else the field name); no default values are filled in.
+//! - Invalid values: a value its field's type cannot convert ([`values`]) fails the call with
+//!   `""` / `The value of the "<label>" field is not a valid date.` (the end names what the type
+//!   wanted). As Bitrix24's user-field CheckFields step collects a message per field and the
+//!   CRM entity refuses the whole change with them, every field is checked first and all
+//!   messages (invalid and required alike, in field SORT order) are joined with `\n`; nothing is
+//!   written (decision 21).
 //! - PHONE/EMAIL on update: an entry with `ID` changes that entry (an empty VALUE deletes it),
 //!   one without is appended; VALUE_TYPE defaults to `WORK`.
 //! - No contact events are recorded (issue 3 covers only the field events).
@@ -109,38 +115,77 @@ fn apply_standard(contact: &mut Contact, input: &Map<String, Value>) {
     }
 }
 
-/// The stored texts of every custom field present in `input`; MANDATORY checked when
-/// `require_all` (add) or when the field is sent.
+/// A custom field's new values, checked but not yet written.
+enum Pending {
+    Texts(Vec<String>),
+    Files(Vec<files::FileValue>),
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        match self {
+            Pending::Texts(texts) => texts.is_empty(),
+            Pending::Files(files) => files.is_empty(),
+        }
+    }
+}
+
+/// The new values of every custom field present in `input`, or every message against them:
+/// values their type cannot convert, and MANDATORY fields left empty (checked for every field
+/// when `require_all` (add), else for the fields sent).
 fn custom_values(
     ctx: &CallContext,
     input: &Map<String, Value>,
     fields: &[FieldDef],
     items: &[EnumItem],
     require_all: bool,
-) -> Result<Vec<(i64, Vec<String>)>, RestError> {
+) -> Result<Vec<(i64, Pending)>, RestError> {
     let offset = ctx.state.config.utc_offset;
+    let languages = &ctx.state.config.languages;
     let mut out = Vec::new();
+    let mut errors = Vec::new();
     for field in fields {
-        let given = input.get(&field.field_name);
-        let stored = given.map(|v| values::to_stored(field, items, v, offset));
-        let empty = stored.as_ref().is_none_or(Vec::is_empty);
-        if field.mandatory && empty && (require_all || given.is_some()) {
-            return Err(required(field, &ctx.state.config.languages));
-        }
-        if let Some(stored) = stored {
-            out.push((field.id, stored));
+        let Some(given) = input.get(&field.field_name) else {
+            if field.mandatory && require_all {
+                errors.push(required(field, languages));
+            }
+            continue;
+        };
+        let pending = if field.user_type_id == "file" {
+            files::parse(field, given).map(Pending::Files)
+        } else {
+            values::to_stored(field, items, given, offset).map(Pending::Texts)
+        };
+        match pending {
+            Err(invalid) => errors.push(format!(
+                "The value of the \"{}\" field {}.",
+                label(field, languages),
+                invalid.describe()
+            )),
+            Ok(pending) if field.mandatory && pending.is_empty() => {
+                errors.push(required(field, languages));
+            }
+            Ok(pending) => out.push((field.id, pending)),
         }
     }
-    Ok(out)
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(RestError::crm(errors.join("\n")))
+    }
 }
 
-fn required(field: &FieldDef, languages: &[String]) -> RestError {
+/// How messages name a field: its EDIT_FORM_LABEL in `en` (or the first portal language), else
+/// its FIELD_NAME, as Bitrix24's user-field messages do.
+fn label<'a>(field: &'a FieldDef, languages: &[String]) -> &'a str {
     let lang = languages.iter().find(|l| *l == "en").or(languages.first());
-    let label = lang
-        .and_then(|l| field.labels.get("EDIT_FORM_LABEL")?.get(l)?.as_str())
+    lang.and_then(|l| field.labels.get("EDIT_FORM_LABEL")?.get(l)?.as_str())
         .filter(|s| !s.is_empty())
-        .unwrap_or(&field.field_name);
-    RestError::crm(format!("The \"{label}\" field is required."))
+        .unwrap_or(&field.field_name)
+}
+
+fn required(field: &FieldDef, languages: &[String]) -> String {
+    format!("The \"{}\" field is required.", label(field, languages))
 }
 
 /// PHONE/EMAIL changes: appends entries without ID, changes or deletes those with one.
@@ -188,10 +233,15 @@ async fn write_multi(
 async fn write_values(
     tx: &mut Tx,
     contact_id: i64,
-    values: &[(i64, Vec<String>)],
+    values: &[(i64, Pending)],
+    now: i64,
 ) -> Result<(), RestError> {
-    for (field_id, stored) in values {
-        contacts::set_values(tx, contact_id, *field_id, stored)
+    for (field_id, pending) in values {
+        let stored = match pending {
+            Pending::Texts(texts) => texts.clone(),
+            Pending::Files(list) => files::store(tx, list, now).await?,
+        };
+        contacts::set_values(tx, contact_id, *field_id, &stored)
             .await
             .map_err(internal)?;
     }
@@ -199,7 +249,7 @@ async fn write_values(
 }
 
 async fn add(ctx: CallContext, params: Params) -> MethodResult {
-    let mut input = fields_param(&params)?;
+    let input = fields_param(&params)?;
     let now = ctx.state.clock.now();
     let user = ctx.caller.user.id;
     let mut contact = Contact {
@@ -215,20 +265,19 @@ async fn add(ctx: CallContext, params: Params) -> MethodResult {
     apply_standard(&mut contact, &input);
     let mut tx = ctx.state.store.begin_write().await.map_err(internal)?;
     let (fields, items) = custom_fields(&mut tx).await?;
-    files::store_uploads(&mut tx, &fields, &mut input, now).await?;
     let values = custom_values(&ctx, &input, &fields, &items, true)?;
     let id = contacts::insert_contact(&mut tx, &contact)
         .await
         .map_err(internal)?;
     write_multi(&mut tx, id, &input).await?;
-    write_values(&mut tx, id, &values).await?;
+    write_values(&mut tx, id, &values, now).await?;
     tx.commit().await.map_err(internal)?;
     Ok(MethodOutput::new(json!(id)))
 }
 
 async fn update(ctx: CallContext, params: Params) -> MethodResult {
     let id = read_id(&params)?;
-    let mut input = fields_param(&params)?;
+    let input = fields_param(&params)?;
     let mut tx = ctx.state.store.begin_write().await.map_err(internal)?;
     let mut contact = contacts::get_contact(&mut tx, id)
         .await
@@ -238,13 +287,12 @@ async fn update(ctx: CallContext, params: Params) -> MethodResult {
     contact.modify_by_id = ctx.caller.user.id;
     contact.date_modify = ctx.state.clock.now();
     let (fields, items) = custom_fields(&mut tx).await?;
-    files::store_uploads(&mut tx, &fields, &mut input, contact.date_modify).await?;
     let values = custom_values(&ctx, &input, &fields, &items, false)?;
     contacts::update_contact(&mut tx, &contact)
         .await
         .map_err(internal)?;
     write_multi(&mut tx, id, &input).await?;
-    write_values(&mut tx, id, &values).await?;
+    write_values(&mut tx, id, &values, contact.date_modify).await?;
     tx.commit().await.map_err(internal)?;
     Ok(MethodOutput::new(true))
 }
