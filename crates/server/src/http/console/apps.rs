@@ -10,18 +10,12 @@ use maud::{Markup, html};
 
 use super::layout::{self, yes_no};
 use super::session::Session;
-use super::{Console, Page, store_failed};
+use super::{Console, Page};
 
 pub async fn list(State(console): State<Console>, session: Session) -> Page {
     let mut listed = Vec::new();
     {
-        let mut conn = console
-            .app
-            .store
-            .pool()
-            .acquire()
-            .await
-            .map_err(store_failed)?;
+        let mut conn = console.conn().await?;
         for app in apps::list(&mut conn).await? {
             let bound = bindings::list_for_app(&mut conn, app.id, None).await?;
             listed.push((app, bound));

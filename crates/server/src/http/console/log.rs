@@ -49,13 +49,7 @@ pub async fn events(State(console): State<Console>, session: Session, query: Fil
     let name = filter_text(&query, "name");
     let before = filter_id(&query, "before")?;
     let found = {
-        let mut conn = console
-            .app
-            .store
-            .pool()
-            .acquire()
-            .await
-            .map_err(store_failed)?;
+        let mut conn = console.conn().await?;
         events::list_newest(&mut conn, name, before, PAGE).await?
     };
     let older = older_link(
@@ -147,13 +141,7 @@ pub async fn deliveries(State(console): State<Console>, session: Session, query:
     };
     let before = filter_id(&query, "before")?;
     let (found, hooks) = {
-        let mut conn = console
-            .app
-            .store
-            .pool()
-            .acquire()
-            .await
-            .map_err(store_failed)?;
+        let mut conn = console.conn().await?;
         let found = deliveries::list_newest(&mut conn, &filter, before).await?;
         (found, outgoing::list(&mut conn).await?)
     };
@@ -262,13 +250,7 @@ async fn target_of(conn: &mut AnyConnection, handler_id: i64) -> Result<String, 
 
 /// `GET /console/deliveries/{id}`: the delivery, its event, its attempts and a Redeliver button.
 pub async fn delivery(State(console): State<Console>, session: Session, Id(id): Id) -> Page {
-    let mut conn = console
-        .app
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(store_failed)?;
+    let mut conn = console.conn().await?;
     let delivery = deliveries::get(&mut conn, id)
         .await?
         .ok_or_else(|| no_delivery(id))?;
@@ -350,13 +332,7 @@ pub async fn redeliver(State(console): State<Console>, session: Session, Id(id):
         return Ok(console.done(&session, &back, flash));
     }
     // Not queued: there is no such delivery, or a worker is sending it right now.
-    let mut conn = console
-        .app
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(store_failed)?;
+    let mut conn = console.conn().await?;
     deliveries::get(&mut conn, id)
         .await?
         .ok_or_else(|| no_delivery(id))?;

@@ -54,6 +54,13 @@ impl FromRef<Console> for AppState {
 }
 
 impl Console {
+    /// A pooled connection to the store.
+    async fn conn(
+        &self,
+    ) -> Result<impl std::ops::DerefMut<Target = b24lite_store::AnyConnection>, Failure> {
+        self.app.store.pool().acquire().await.map_err(store_failed)
+    }
+
     /// Leaves `flash` for the next page of this session and redirects there (303).
     fn done(&self, session: &Session, to: &str, flash: Flash) -> Response {
         self.sessions.set_flash(session, flash);

@@ -9,7 +9,7 @@ use maud::html;
 
 use super::layout::{self, Flash};
 use super::session::Session;
-use super::{Console, Page, store_failed};
+use super::{Console, Page};
 use crate::methods::userfield::ENTITY;
 
 /// How many of each thing the store holds.
@@ -64,13 +64,7 @@ async fn webhook_url(
 }
 
 pub async fn show(State(console): State<Console>, session: Session) -> Page {
-    let mut conn = console
-        .app
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(store_failed)?;
+    let mut conn = console.conn().await?;
     let counts = counts(&mut conn).await?;
     let webhook = webhook_url(&console, &mut conn).await?;
     drop(conn);

@@ -29,13 +29,7 @@ const EVENTS: [&str; 4] = [
 /// `GET /console/webhooks`.
 pub async fn list(State(console): State<Console>, session: Session) -> Page {
     let hooks = {
-        let mut conn = console
-            .app
-            .store
-            .pool()
-            .acquire()
-            .await
-            .map_err(store_failed)?;
+        let mut conn = console.conn().await?;
         outgoing::list(&mut conn).await?
     };
     let flash = console.sessions.take_flash(&session);
