@@ -280,7 +280,17 @@ async fn read_params(
         .unwrap_or("")
         .to_ascii_lowercase();
 
+    // A declared length over the limit is refused before any of the body is read, so a client
+    // that waits on `Expect: 100-continue` (curl does for large bodies) never sends it and
+    // always reads the 413.
     let limit = state.config.body_limit;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large(limit));
+    }
     let params = if content_type.starts_with("multipart/form-data") {
         read_multipart(request, limit).await?
     } else {
