@@ -51,12 +51,15 @@ async fn run(url: &str, sql: &str) {
         .unwrap();
 }
 
-async fn sqlite() -> (Store, std::path::PathBuf) {
-    let path = std::env::temp_dir().join(format!("b24lite-inst-{}.db", random::token(10)));
+/// A store in a temporary folder, removed with its `-wal` and `-shm` files when the folder is
+/// dropped, even if the test fails.
+async fn sqlite() -> (Store, tempfile::TempDir) {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("b24lite.db");
     let store = Store::open(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
-    (store, path)
+    (store, folder)
 }
 
 const BUCKET: Bucket = Bucket {
@@ -155,12 +158,11 @@ async fn revocation_rule(store: &Store) {
 
 #[tokio::test]
 async fn limit_buckets_and_token_revocation_on_sqlite() {
-    let (store, path) = sqlite().await;
+    let (store, _folder) = sqlite().await;
     bucket_rule(&store).await;
     operating_rule(&store).await;
     revocation_rule(&store).await;
     store.close().await;
-    let _ = std::fs::remove_file(path);
 }
 
 #[tokio::test]
