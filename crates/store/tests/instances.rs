@@ -36,10 +36,25 @@ impl PgDatabase {
             url,
         })
     }
+}
 
-    async fn drop_now(self) {
+impl Drop for PgDatabase {
+    /// Drops the database even when the test failed; on a runtime of its own, since a drop
+    /// cannot await the test's.
+    fn drop(&mut self) {
         let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        run(&self.admin_url, &sql).await;
+        let admin_url = self.admin_url.clone();
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(run(&admin_url, &sql));
+        })
+        .join();
+        if dropped.is_err() {
+            eprintln!("could not drop the test database {}", self.name);
+        }
     }
 }
 
@@ -188,7 +203,6 @@ async fn limit_buckets_token_revocation_and_concurrent_rates_on_postgres() {
     assert_eq!(admitted, 5);
 
     store.close().await;
-    database.drop_now().await;
 }
 
 /// The next wake-up, or `Err` when none comes within half a second.
@@ -252,7 +266,6 @@ async fn outbox_notification_arrives_at_commit_only() {
 
     drop(listener);
     store.close().await;
-    database.drop_now().await;
 }
 
 #[tokio::test]
@@ -297,5 +310,4 @@ async fn changes_of_credentials_and_fields_are_announced_at_commit() {
 
     drop(listener);
     store.close().await;
-    database.drop_now().await;
 }
