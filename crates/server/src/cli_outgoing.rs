@@ -1,7 +1,7 @@
 //! `b24lite outgoing ...`, `b24lite deliveries list` and `b24lite redeliver`: outgoing webhooks
 //! and the delivery log, managed on the store directly. They work while a server runs on the
-//! same store: its workers pick up what these commands write within one sweep
-//! (`--dispatch-sweep-ms`).
+//! same store: each command tells that server of its change before it exits
+//! ([`crate::changes::control`]).
 //!
 //! Output (tab-separated, stable for scripts): `outgoing add` prints `ID<TAB>APPLICATION_TOKEN`,
 //! and `ID<TAB>APPLICATION_TOKEN<TAB>SIGNING_SECRET` with `--sign`; `outgoing sign` prints the new
@@ -12,7 +12,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use b24lite_store::deliveries::{self, DeliveryFilter};
 use b24lite_store::outgoing::{self, OutgoingWebhook, Policy, Signing};
 
@@ -184,13 +183,8 @@ pub async fn add(
     })?;
     let store = open_store(store).await?;
     let mut tx = store.begin_write().await?;
-    let mut hook = outgoing::create(&mut tx, url, &events, policy, Clock::default().now()).await?;
-    if signed {
-        outgoing::set_signing(&mut tx, hook.id, Signing::On).await?;
-        hook = outgoing::get(&mut tx, hook.id)
-            .await?
-            .context("the webhook just added is gone")?;
-    }
+    let now = Clock::default().now();
+    let hook = outgoing::create(&mut tx, url, &events, policy, signed, now).await?;
     tx.commit().await?;
     Ok(hook)
 }
@@ -223,12 +217,11 @@ async fn set_enabled(store: &StoreArgs, id: i64, enabled: bool) -> anyhow::Resul
 async fn set_signing(store: &StoreArgs, id: i64, signing: Signing) -> anyhow::Result<ExitCode> {
     let store = open_store(store).await?;
     let mut tx = store.begin_write().await?;
-    if !outgoing::set_signing(&mut tx, id, signing).await? {
+    let Some(secret) = outgoing::set_signing(&mut tx, id, signing).await? else {
         return Ok(found_or_missing(false, id));
-    }
-    let hook = outgoing::get(&mut tx, id).await?;
+    };
     tx.commit().await?;
-    if let Some(secret) = hook.and_then(|hook| hook.signing_secret) {
+    if let Some(secret) = secret {
         println!("{secret}");
     }
     Ok(ExitCode::SUCCESS)

@@ -73,22 +73,26 @@ pub enum Signing {
     Rotate,
 }
 
-/// Creates a webhook with one handler per event. `events` must already be upper-case and
-/// de-duplicated (see `b24lite_core::events::find`).
+/// Creates a webhook with one handler per event, its deliveries signed with a new secret when
+/// `signed`. `events` must already be upper-case and de-duplicated (see
+/// `b24lite_core::events::find`).
 pub async fn create(
     conn: &mut AnyConnection,
     url: &str,
     events: &[String],
     policy: Policy,
+    signed: bool,
     now: UnixTime,
 ) -> Result<OutgoingWebhook, StoreError> {
     let row = sqlx::query(
-        "INSERT INTO outgoing_webhooks (url, application_token, enabled, policy, created_at)
-         VALUES ($1, $2, 1, $3, $4) RETURNING id",
+        "INSERT INTO outgoing_webhooks (url, application_token, enabled, policy, signing_secret,
+                                        created_at)
+         VALUES ($1, $2, 1, $3, $4, $5) RETURNING id",
     )
     .bind(url)
     .bind(random::token(TOKEN_LEN))
     .bind(policy.as_str())
+    .bind(signed.then(random::signing_secret))
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
@@ -150,27 +154,31 @@ pub async fn set_enabled(
     Ok(done.rows_affected() > 0)
 }
 
-/// Switches signing on or off, or rotates the secret; `false` when there is no webhook with that
-/// id. Deliveries not yet sent are signed (or not) as the webhook is when they are sent.
+/// Switches signing on or off, or rotates the secret. Answers the secret the webhook has now
+/// (`Some(None)`: unsigned), or `None` when there is no webhook with that id. Deliveries not yet
+/// sent are signed (or not) as the webhook is when they are sent.
 pub async fn set_signing(
     conn: &mut AnyConnection,
     id: i64,
     signing: Signing,
-) -> Result<bool, StoreError> {
-    let sql = match signing {
-        Signing::Off => "UPDATE outgoing_webhooks SET signing_secret = NULL WHERE id = $1",
-        Signing::On => {
-            "UPDATE outgoing_webhooks SET signing_secret = COALESCE(signing_secret, $2)
-             WHERE id = $1"
-        }
-        Signing::Rotate => "UPDATE outgoing_webhooks SET signing_secret = $2 WHERE id = $1",
+) -> Result<Option<Option<String>>, StoreError> {
+    let secret = match signing {
+        Signing::Off => "NULL",
+        Signing::On => "COALESCE(signing_secret, $2)",
+        Signing::Rotate => "$2",
     };
-    let mut query = sqlx::query(sql).bind(id);
+    let sql = format!(
+        "UPDATE outgoing_webhooks SET signing_secret = {secret} WHERE id = $1
+         RETURNING signing_secret"
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id);
     if signing != Signing::Off {
         query = query.bind(random::signing_secret());
     }
-    let done = query.execute(conn).await?;
-    Ok(done.rows_affected() > 0)
+    let row = query.fetch_optional(conn).await?;
+    row.map(|row| row.try_get("signing_secret"))
+        .transpose()
+        .map_err(StoreError::from)
 }
 
 /// Changes of [`update`]; `None` keeps the current value.

@@ -225,6 +225,7 @@ async fn outbox_notification_arrives_at_commit_only() {
         "http://a/",
         &[add.into()],
         outgoing::Policy::Bitrix,
+        false,
         1,
     )
     .await

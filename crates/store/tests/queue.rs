@@ -37,15 +37,36 @@ async fn fan_out_claims_and_leases() {
     let (store, path) = store().await;
     let mut conn = store.pool().acquire().await.unwrap();
     let add = "ONCRMCONTACTUSERFIELDADD";
-    let a = outgoing::create(&mut conn, "http://a/", &[add.into()], Policy::Bitrix, 100)
-        .await
-        .unwrap();
-    let b = outgoing::create(&mut conn, "http://b/", &[add.into()], Policy::Retry, 100)
-        .await
-        .unwrap();
-    let off = outgoing::create(&mut conn, "http://c/", &[add.into()], Policy::Retry, 100)
-        .await
-        .unwrap();
+    let a = outgoing::create(
+        &mut conn,
+        "http://a/",
+        &[add.into()],
+        Policy::Bitrix,
+        false,
+        100,
+    )
+    .await
+    .unwrap();
+    let b = outgoing::create(
+        &mut conn,
+        "http://b/",
+        &[add.into()],
+        Policy::Retry,
+        false,
+        100,
+    )
+    .await
+    .unwrap();
+    let off = outgoing::create(
+        &mut conn,
+        "http://c/",
+        &[add.into()],
+        Policy::Retry,
+        false,
+        100,
+    )
+    .await
+    .unwrap();
     outgoing::set_enabled(&mut conn, off.id, false)
         .await
         .unwrap();
@@ -123,9 +144,16 @@ async fn newest_first_lists_page_backwards_under_their_filters() {
     let (store, path) = store().await;
     let (add, delete) = ("ONCRMCONTACTUSERFIELDADD", "ONCRMCONTACTUSERFIELDDELETE");
     let mut conn = store.pool().acquire().await.unwrap();
-    let hook = outgoing::create(&mut conn, "http://a/", &[add.into()], Policy::Bitrix, 100)
-        .await
-        .unwrap();
+    let hook = outgoing::create(
+        &mut conn,
+        "http://a/",
+        &[add.into()],
+        Policy::Bitrix,
+        false,
+        100,
+    )
+    .await
+    .unwrap();
     drop(conn);
     for n in 1..=5 {
         let name = if n % 2 == 1 { add } else { delete };
@@ -180,42 +208,43 @@ async fn signing_secrets_are_kept_rotated_and_claimed() {
     let (store, path) = store().await;
     let add = "ONCRMCONTACTUSERFIELDADD";
     let mut conn = store.pool().acquire().await.unwrap();
-    let hook = outgoing::create(&mut conn, "http://a/", &[add.into()], Policy::Bitrix, 100)
-        .await
-        .unwrap();
+    let hook = outgoing::create(
+        &mut conn,
+        "http://a/",
+        &[add.into()],
+        Policy::Bitrix,
+        false,
+        100,
+    )
+    .await
+    .unwrap();
     assert_eq!(hook.signing_secret, None);
 
-    assert!(
-        outgoing::set_signing(&mut conn, hook.id, Signing::On)
-            .await
-            .unwrap()
-    );
-    let first = secret_of(&mut conn, hook.id).await.unwrap();
+    let set = async |conn: &mut b24lite_store::AnyConnection, id: i64, signing: Signing| {
+        outgoing::set_signing(conn, id, signing).await.unwrap()
+    };
+    let first = set(&mut conn, hook.id, Signing::On).await.unwrap().unwrap();
+    assert_eq!(secret_of(&mut conn, hook.id).await, Some(first.clone()));
     assert!(
         first.starts_with("whsec_") && first.len() == 6 + 44,
         "{first}"
     );
-    assert!(
-        outgoing::set_signing(&mut conn, hook.id, Signing::On)
-            .await
-            .unwrap()
+    assert_eq!(
+        set(&mut conn, hook.id, Signing::On).await,
+        Some(Some(first.clone())),
+        "On keeps the secret"
     );
     assert_eq!(
         secret_of(&mut conn, hook.id).await.as_deref(),
         Some(first.as_str())
     );
-    assert!(
-        outgoing::set_signing(&mut conn, hook.id, Signing::Rotate)
-            .await
-            .unwrap()
-    );
-    let second = secret_of(&mut conn, hook.id).await.unwrap();
+    let second = set(&mut conn, hook.id, Signing::Rotate)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(secret_of(&mut conn, hook.id).await, Some(second.clone()));
     assert_ne!(second, first);
-    assert!(
-        !outgoing::set_signing(&mut conn, 999, Signing::Rotate)
-            .await
-            .unwrap()
-    );
+    assert_eq!(set(&mut conn, 999, Signing::Rotate).await, None);
     drop(conn);
 
     record(&store, &event(add, 1, "r1"), 100).await;

@@ -150,13 +150,9 @@ async fn create_webhook(State(state): State<AppState>, Body(input): Body<NewWebh
     };
     let created = async {
         let mut tx = state.store.begin_write().await?;
-        let mut hook =
-            outgoing::create(&mut tx, &input.url, &events, policy, state.clock.now()).await?;
-        if input.signing == Some(true) {
-            outgoing::set_signing(&mut tx, hook.id, Signing::On).await?;
-            let signed = outgoing::get(&mut tx, hook.id).await?;
-            hook = signed.ok_or(b24lite_store::StoreError::NotFound)?;
-        }
+        let signed = input.signing == Some(true);
+        let now = state.clock.now();
+        let hook = outgoing::create(&mut tx, &input.url, &events, policy, signed, now).await?;
         tx.commit().await?;
         Ok::<_, b24lite_store::StoreError>(hook)
     };
@@ -324,10 +320,12 @@ async fn rotate_secret(State(state): State<AppState>, Param(id): Param<i64>) -> 
         let rotation = match outgoing::get(&mut tx, id).await? {
             None => Rotation::Missing,
             Some(hook) if hook.signing_secret.is_none() => Rotation::Unsigned,
-            Some(_) => {
-                outgoing::set_signing(&mut tx, id, Signing::Rotate).await?;
-                let hook = outgoing::get(&mut tx, id).await?;
-                hook.map_or(Rotation::Missing, Rotation::Rotated)
+            Some(hook) => {
+                let secret = outgoing::set_signing(&mut tx, id, Signing::Rotate).await?;
+                Rotation::Rotated(OutgoingWebhook {
+                    signing_secret: secret.flatten(),
+                    ..hook
+                })
             }
         };
         tx.commit().await?;

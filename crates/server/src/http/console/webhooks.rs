@@ -112,7 +112,7 @@ pub async fn add(State(console): State<Console>, session: Session, form: Form) -
     };
     let mut tx = console.app.store.begin_write().await?;
     let now = console.app.clock.now();
-    let hook = outgoing::create(&mut tx, &url, &events, policy, now).await?;
+    let hook = outgoing::create(&mut tx, &url, &events, policy, false, now).await?;
     tx.commit().await.map_err(store_failed)?;
     let text = format!(
         "Outgoing webhook {} added; its application_token is {}.",
