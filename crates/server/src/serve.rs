@@ -40,18 +40,12 @@ impl Server {
     pub async fn bind(config: ServeConfig, clock: Clock) -> anyhow::Result<Server> {
         std::fs::create_dir_all(&config.store.data_dir)
             .with_context(|| format!("creating data folder {}", config.store.data_dir.display()))?;
-        // A second server on one folder would rewrite the portal's address under the first one
-        // and share its SQLite file, certificate and control socket.
-        if control::in_use(&config.store.data_dir) {
-            anyhow::bail!(
-                "another b24lite server is running on the data folder {} (its control socket \
-                 answers); stop it, or give this one its own --data",
-                config.store.data_dir.display()
-            );
-        }
         // Bound before anything is announced, so that a CLI command run as soon as the
-        // addresses are printed reaches this server.
-        let control = control::bind(&config.store.data_dir);
+        // addresses are printed reaches this server. A second server on one folder is refused:
+        // it would rewrite the portal's address under the first one and share its SQLite file.
+        let control = control::bind(&config.store.data_dir).map_err(|occupied| {
+            anyhow::anyhow!("{occupied}; stop it, or give this one its own --data")
+        })?;
         let store = Store::open(&config.store.url())
             .await
             .context("opening the database")?;
@@ -105,7 +99,7 @@ impl Server {
         };
         let limits = Limits::new(config.rate_limit, config.operating_limit).shared_through(&store);
         let webhook_url = format!("{base_url}/rest/{}/{}/", hook.user_id, hook.token);
-        let cache_ttl = std::time::Duration::from_secs_f64(config.cache_ttl);
+        let cache_ttl = Duration::from_secs_f64(config.cache_ttl);
         let state = AppState::new(Shared {
             store,
             config,

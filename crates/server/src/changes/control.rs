@@ -8,17 +8,22 @@
 //! expire within `--cache-ttl` and its workers sweep the queue anyway.
 //!
 //! The socket is created readable and writable by its owner only, like `admin.key`. A folder
-//! that already has a live socket belongs to another server, which keeps it; a socket left by a
-//! server that died is replaced. Unix only: elsewhere there is no socket and the bounds above
+//! whose socket answers belongs to a running server, and a second one is refused there; a socket
+//! left by a server that died is replaced. Unix only: elsewhere there is no socket and the bounds above
 //! apply.
 
 use std::path::{Path, PathBuf};
 
 #[cfg(unix)]
-pub use unix::{Socket, bind, in_use, serve, tell_server};
+pub use unix::{Socket, bind, serve, tell_server};
 
 #[cfg(not(unix))]
-pub use fallback::{Socket, bind, in_use, serve, tell_server};
+pub use fallback::{Socket, bind, serve, tell_server};
+
+/// The data folder's socket answers: another server runs on it.
+#[derive(Debug, thiserror::Error)]
+#[error("another b24lite server is running on the data folder {0} (its control socket answers)")]
+pub struct Occupied(pub PathBuf);
 
 /// The socket's path in a data folder.
 pub fn socket_path(data_dir: &Path) -> PathBuf {
@@ -38,7 +43,7 @@ mod unix {
     use tokio::net::{UnixListener, UnixStream};
     use tokio::sync::watch;
 
-    use super::{CHANGED, OK, socket_path};
+    use super::{CHANGED, OK, Occupied, socket_path};
     use crate::state::AppState;
 
     /// How long either side waits for the other.
@@ -50,34 +55,26 @@ mod unix {
         path: PathBuf,
     }
 
-    /// Whether a running server listens on the socket of `data_dir`.
-    pub fn in_use(data_dir: &Path) -> bool {
-        std::os::unix::net::UnixStream::connect(socket_path(data_dir)).is_ok()
-    }
-
-    /// Binds the socket of `data_dir`, or explains in the log why there is none.
-    pub fn bind(data_dir: &Path) -> Option<Socket> {
+    /// Binds the socket of `data_dir`. A live socket means another server runs there
+    /// ([`Occupied`]); a stale one is replaced; a socket that cannot be bound is explained in
+    /// the log and the server runs without one.
+    pub fn bind(data_dir: &Path) -> Result<Option<Socket>, Occupied> {
         let path = socket_path(data_dir);
         if path.exists() {
-            if in_use(data_dir) {
-                tracing::warn!(
-                    path = %path.display(),
-                    "another server listens on this data folder's control socket; \
-                     CLI changes will reach that one"
-                );
-                return None;
+            if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+                return Err(Occupied(data_dir.to_path_buf()));
             }
             let _ = std::fs::remove_file(&path);
         }
         match bind_private(&path) {
-            Ok(listener) => Some(Socket { listener, path }),
+            Ok(listener) => Ok(Some(Socket { listener, path })),
             Err(error) => {
                 tracing::warn!(
                     path = %path.display(),
                     %error,
                     "no control socket: CLI changes are seen within --cache-ttl"
                 );
-                None
+                Ok(None)
             }
         }
     }
@@ -120,24 +117,25 @@ mod unix {
         }
     }
 
-    /// Tells the server on `data_dir`, if one runs, that the store changed; `true` once it
-    /// has acted on it.
-    pub async fn tell_server(data_dir: &Path) -> bool {
+    /// Tells the server on `data_dir`, if one runs, that the store changed, and waits until it
+    /// has acted on it (or gave no answer in time).
+    pub async fn tell_server(data_dir: &Path) {
         let path = socket_path(data_dir);
         if !path.exists() {
-            return false;
+            return;
         }
         let exchange = async {
             let mut stream = UnixStream::connect(&path).await?;
             stream.write_all(CHANGED).await?;
             let mut reply = Vec::new();
             stream.read_to_end(&mut reply).await?;
-            std::io::Result::Ok(reply == OK)
+            std::io::Result::Ok(reply)
         };
-        matches!(
-            tokio::time::timeout(PATIENCE * 2, exchange).await,
-            Ok(Ok(true))
-        )
+        if let Ok(Ok(reply)) = tokio::time::timeout(PATIENCE * 2, exchange).await
+            && reply != OK
+        {
+            tracing::warn!(path = %path.display(), "control socket: unexpected answer");
+        }
     }
 }
 
@@ -151,17 +149,11 @@ mod fallback {
 
     pub struct Socket;
 
-    pub fn in_use(_data_dir: &Path) -> bool {
-        false
-    }
-
-    pub fn bind(_data_dir: &Path) -> Option<Socket> {
-        None
+    pub fn bind(_data_dir: &Path) -> Result<Option<Socket>, super::Occupied> {
+        Ok(None)
     }
 
     pub async fn serve(_state: AppState, _socket: Socket, _stop: watch::Receiver<bool>) {}
 
-    pub async fn tell_server(_data_dir: &Path) -> bool {
-        false
-    }
+    pub async fn tell_server(_data_dir: &Path) {}
 }
