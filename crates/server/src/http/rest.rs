@@ -152,7 +152,7 @@ async fn call(
 ) -> Result<Envelope, RestError> {
     preflight(state, &target, &request)?;
     let (query, body) = read_params(state, request).await?;
-    let (params, access_token) = merge_params(query, body);
+    let (mut params, access_token) = merge_params(query, body);
     let caller = auth::authenticate(state, &target.route, access_token.as_deref()).await?;
     tracing::Span::current().record("user", caller.user.id);
     let limit_key = caller.limit_key();
@@ -162,11 +162,7 @@ async fn call(
         .check_operating(&limit_key, &target.method, started)
         .await?;
 
-    let ctx = call_context(state, caller, &params);
-    // Like `auth`, `auth_connector` belongs to the request, not to the method (the server code
-    // clears both): methods read it from the call context.
-    let mut params = params;
-    params.remove("auth_connector");
+    let ctx = call_context(state, caller, &mut params);
     let output: MethodOutput = state.registry.call(ctx, &target.method, params).await?;
 
     let finish = state.clock.now_f64();
@@ -227,16 +223,20 @@ fn merge_params(query: Params, body: BodyParams) -> (Params, Option<String>) {
     (params, access_token)
 }
 
-fn call_context(state: &AppState, caller: crate::rest::Caller, params: &Params) -> CallContext {
+/// The context of a call. Like `auth`, `auth_connector` belongs to the request, not to the
+/// method (the server code clears both), so it moves from the parameters into the context.
+fn call_context(state: &AppState, caller: crate::rest::Caller, params: &mut Params) -> CallContext {
+    let auth_connector = params
+        .remove("auth_connector")
+        .as_ref()
+        .and_then(as_php_string)
+        .filter(|c| !c.is_empty());
     CallContext {
         state: state.clone(),
         caller: Arc::new(caller),
         request: Arc::new(RequestInfo {
             request_id: b24lite_store::random::hex(16),
-            auth_connector: params
-                .get("auth_connector")
-                .and_then(as_php_string)
-                .filter(|c| !c.is_empty()),
+            auth_connector,
             in_batch: false,
         }),
     }
