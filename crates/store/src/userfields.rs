@@ -127,15 +127,6 @@ pub async fn update_field(conn: &mut AnyConnection, field: &FieldDef) -> Result<
     Ok(())
 }
 
-pub async fn get_field(conn: &mut AnyConnection, id: i64) -> Result<Option<FieldDef>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM uf_fields WHERE id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    row.as_ref().map(field_from_row).transpose()
-}
-
 /// A definition, locked until `tx` ends so that concurrent changes of the same field (an update
 /// of its list racing its delete on another instance) take turns. SQLite's write transactions
 /// already run one at a time.

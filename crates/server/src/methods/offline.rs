@@ -244,13 +244,13 @@ async fn list(ctx: CallContext, params: Params) -> MethodResult {
         query.order.push((Column::Id, true));
     }
     let page = Page::from_params(&params);
+    // The expiry writes, so the page is read in the same transaction rather than a second one.
     let mut tx = ctx.state.store.begin_write().await.map_err(internal)?;
     expire(&ctx, &mut tx, query.app_id).await?;
-    tx.commit().await.map_err(internal)?;
-    let mut conn = ctx.state.store.pool().acquire().await.map_err(internal)?;
-    let (records, total) = offline::list(&mut conn, &query, page.offset, PAGE_SIZE)
+    let (records, total) = offline::list(&mut tx, &query, page.offset, PAGE_SIZE)
         .await
         .map_err(internal)?;
+    tx.commit().await.map_err(internal)?;
     let rows = records.iter().map(|r| record_json(&ctx, r, true)).collect();
     Ok(page.output(rows, total))
 }

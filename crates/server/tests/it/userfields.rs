@@ -854,7 +854,10 @@ async fn the_1017th_field_is_refused() {
     );
     // A duplicate name maps to the storage error, not a crash.
     let mut tx = store.begin_write().await.unwrap();
-    let dup = userfields::get_field(&mut tx, 1).await.unwrap().unwrap();
+    let dup = userfields::get_field_locked(&mut tx, 1)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(matches!(
         userfields::insert_field(&mut tx, &dup, 0).await,
         Err(StoreError::Conflict)
