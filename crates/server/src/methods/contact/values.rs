@@ -109,7 +109,7 @@ pub fn to_stored(
 ) -> Result<Vec<String>, Invalid> {
     let mut out = Vec::new();
     for entry in entries(field, value)? {
-        out.extend(one(field, Some(items), entry, offset)?);
+        out.extend(one(field, Purpose::Store(items), entry, offset)?);
     }
     if !field.multiple {
         out.truncate(1);
@@ -137,14 +137,23 @@ pub fn filter_text(
     value: &Value,
     offset: FixedOffset,
 ) -> Result<Option<String>, Invalid> {
-    one(field, None, value, offset)
+    one(field, Purpose::Filter, value, offset)
 }
 
-/// One scalar in its stored form (`None`: empty). `items`: the field's items to check an
-/// enumeration id against, and rounding of doubles; `None` for filter values.
+/// What a value is read for.
+#[derive(Debug, Clone, Copy)]
+enum Purpose<'a> {
+    /// To be stored: an enumeration id must be one of the field's `items`, a double is rounded
+    /// to its precision.
+    Store(&'a [EnumItem]),
+    /// To be compared with stored values: the same form, neither checked nor rounded.
+    Filter,
+}
+
+/// One scalar in its stored form (`None`: empty).
 fn one(
     field: &FieldDef,
-    items: Option<&[EnumItem]>,
+    purpose: Purpose<'_>,
     value: &Value,
     offset: FixedOffset,
 ) -> Result<Option<String>, Invalid> {
@@ -162,9 +171,9 @@ fn one(
         },
         "double" => {
             let n = decimal(text).ok_or(Invalid::NotNumber)?;
-            let n = match items {
-                Some(_) => round_half_up(n, precision(field)),
-                None => n,
+            let n = match purpose {
+                Purpose::Store(_) => round_half_up(n, precision(field)),
+                Purpose::Filter => n,
             };
             finite(n)?.to_string()
         }
@@ -178,8 +187,10 @@ fn one(
             .to_string(),
         "enumeration" => {
             let id = text.parse::<i64>().map_err(|_| Invalid::NotItem)?;
-            let known = items
-                .is_none_or(|items| items.iter().any(|i| i.id == id && i.field_id == field.id));
+            let known = match purpose {
+                Purpose::Store(items) => items.iter().any(|i| i.id == id && i.field_id == field.id),
+                Purpose::Filter => true,
+            };
             if !known {
                 return Err(Invalid::NotItem);
             }
