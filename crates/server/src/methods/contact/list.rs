@@ -33,7 +33,7 @@ use chrono::FixedOffset;
 use serde_json::Value;
 
 use super::shape::Select;
-use super::{custom_fields, render_all, values};
+use super::{field_defs, render_all, values};
 use crate::methods::userfield::normalize::is_yes;
 use crate::rest::CallContext;
 use crate::rest::MethodResult;
@@ -96,7 +96,7 @@ pub async fn list(ctx: CallContext, params: Params) -> MethodResult {
     let select = Select::from_list(&select);
     let page = Page::from_params(&params);
     let mut conn = ctx.state.store.pool().acquire().await.map_err(internal)?;
-    let (fields, _) = custom_fields(&mut conn).await?;
+    let fields = field_defs(&mut conn).await?;
     let offset = ctx.state.config.utc_offset;
     let conditions = match lookup(&params, "filter") {
         Some(filter) => conditions(filter, &fields, offset),
@@ -113,7 +113,7 @@ pub async fn list(ctx: CallContext, params: Params) -> MethodResult {
     )
     .await
     .map_err(internal)?;
-    let rendered = render_all(&ctx, &mut conn, &rows, &select).await?;
+    let rendered = render_all(&ctx, &mut conn, &fields, &rows, &select).await?;
     Ok(page.output(rendered, total))
 }
 
@@ -162,51 +162,47 @@ fn conditions(filter: &Value, fields: &[FieldDef], offset: FixedOffset) -> Vec<C
         } else {
             continue;
         };
-        if let Some(test) = test(ask, value, &convert) {
-            let (test, negated) = match test {
-                // "No value" is the negation of "has one".
-                Test::Present => (Test::Present, !negated),
-                test => (test, negated),
-            };
+        if let Some((test, inverted)) = test(ask, value, &convert) {
             out.push(Condition {
                 target,
                 test,
-                negated,
+                negated: negated != inverted,
             });
         }
     }
     out
 }
 
-/// The test a prefix and value ask for; `Test::Present` here means "has no value" (the caller
-/// flips it). `None` for a condition that is ignored.
-fn test(ask: Ask, value: &Value, convert: &Converter<'_>) -> Option<Test> {
+/// The test a prefix and value ask for, and whether it asks for the test's opposite (an empty
+/// value asks for "no value": not [`Test::Present`]). `None` for a condition that is ignored.
+fn test(ask: Ask, value: &Value, convert: &Converter<'_>) -> Option<(Test, bool)> {
     let list = match (is_php_array(value), ask) {
         (true, _) => Some(php_array_values(value)),
         (false, Ask::In) => Some(vec![value]),
         (false, Ask::Compare(_)) => None,
     };
-    match (ask, list) {
+    let test = match (ask, list) {
         (Ask::In | Ask::Compare(Op::Eq), Some(list)) => {
             let binds = list
                 .into_iter()
                 .filter_map(|v| convert(v).ok().flatten())
                 .collect();
-            Some(Test::In(binds))
+            Test::In(binds)
         }
-        (_, Some(_)) => None,
+        (_, Some(_)) => return None,
         (Ask::Compare(Op::Like), None) => {
             let text = as_php_string(value)?.trim().to_lowercase();
-            Some(Test::Compare(Op::Like, Bind::Text(text)))
+            Test::Compare(Op::Like, Bind::Text(text))
         }
         (Ask::Compare(op), None) => match convert(value) {
-            Ok(Some(bind)) => Some(Test::Compare(op, bind)),
-            Ok(None) if op == Op::Eq => Some(Test::Present),
-            Ok(None) => None,
-            Err(()) => Some(Test::In(Vec::new())),
+            Ok(Some(bind)) => Test::Compare(op, bind),
+            Ok(None) if op == Op::Eq => return Some((Test::Present, true)),
+            Ok(None) => return None,
+            Err(()) => Test::In(Vec::new()),
         },
-        (Ask::In, None) => None,
-    }
+        (Ask::In, None) => return None,
+    };
+    Some((test, false))
 }
 
 fn is_empty(value: &Value) -> bool {

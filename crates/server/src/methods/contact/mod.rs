@@ -76,12 +76,18 @@ fn fields_param(params: &Params) -> Result<Map<String, Value>, RestError> {
 async fn custom_fields(
     conn: &mut AnyConnection,
 ) -> Result<(Vec<FieldDef>, Vec<EnumItem>), RestError> {
-    let fields = userfields::list_fields(conn, ENTITY, &[], &[("sort", true)])
-        .await
-        .map_err(internal)?;
+    let fields = field_defs(conn).await?;
     let ids: Vec<i64> = fields.iter().map(|f| f.id).collect();
     let items = userfields::list_items(conn, &ids).await.map_err(internal)?;
     Ok((fields, items))
+}
+
+/// The contact custom fields in SORT order, without their list items (what reads and filters
+/// need; writes check values against the items too, see [`custom_fields`]).
+async fn field_defs(conn: &mut AnyConnection) -> Result<Vec<FieldDef>, RestError> {
+    userfields::list_fields(conn, ENTITY, &[], &[("sort", true)])
+        .await
+        .map_err(internal)
 }
 
 /// Copies the standard keys present in `input` onto `contact`.
@@ -318,7 +324,9 @@ async fn get(ctx: CallContext, params: Params) -> MethodResult {
         .await
         .map_err(internal)?
         .ok_or_else(not_found)?;
-    let rows = render_all(&ctx, &mut conn, &[contact], &Select::everything()).await?;
+    let fields = field_defs(&mut conn).await?;
+    let everything = Select::everything();
+    let rows = render_all(&ctx, &mut conn, &fields, &[contact], &everything).await?;
     Ok(MethodOutput::new(
         rows.into_iter().next().unwrap_or_default(),
     ))
@@ -328,11 +336,11 @@ async fn get(ctx: CallContext, params: Params) -> MethodResult {
 async fn render_all(
     ctx: &CallContext,
     conn: &mut AnyConnection,
+    fields: &[FieldDef],
     rows: &[Contact],
     select: &Select,
 ) -> Result<Vec<Value>, RestError> {
     let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
-    let (fields, _) = custom_fields(conn).await?;
     let multi = contacts::list_multi(conn, &ids).await.map_err(internal)?;
     let mut values: HashMap<(i64, i64), Vec<String>> = HashMap::new();
     for value in contacts::list_values(conn, &ids).await.map_err(internal)? {
@@ -342,7 +350,7 @@ async fn render_all(
             .push(value.value);
     }
     let parts = Parts {
-        fields: &fields,
+        fields,
         multi: &multi,
         values: &values,
         offset: ctx.state.config.utc_offset,
