@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::userfields::Bind;
-use crate::{StoreError, UnixTime, flag};
+use crate::{AnyQuery, StoreError, UnixTime, flag};
 
 /// The standard columns of a contact.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -263,8 +263,6 @@ pub async fn list_contacts(
         .await?;
     Ok((contacts, row.try_get("n")?))
 }
-
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
 fn bind_all<'q>(mut query: AnyQuery<'q>, binds: &[Bind]) -> AnyQuery<'q> {
     for bind in binds {

@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::deliveries::Attempt;
-use crate::{StoreError, UnixTime};
+use crate::{AnyQuery, StoreError, UnixTime};
 
 /// A delivery as the admin API and the CLI show it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -69,8 +69,6 @@ pub async fn list_newest(
         .await?;
     rows.iter().map(delivery_from_row).collect()
 }
-
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
 fn bind_filter<'q>(query: AnyQuery<'q>, filter: &DeliveryFilter) -> AnyQuery<'q> {
     query

@@ -48,3 +48,6 @@ pub fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, sqlx::Error> 
 pub use db::{Dialect, Store, StoreError, Tx, UnixTime};
 /// The connection type store functions take (a `Tx` or a pooled connection derefs to it).
 pub use sqlx::AnyConnection;
+
+/// A statement being given its parameters, for the helpers that bind a built list of them.
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;

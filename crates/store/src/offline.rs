@@ -13,7 +13,7 @@ use md5::{Digest, Md5};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::{Dialect, StoreError, UnixTime, flag};
+use crate::{AnyQuery, Dialect, StoreError, UnixTime, flag};
 
 /// A stored offline record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,10 +207,7 @@ fn clauses(query: &Query, first_param: usize) -> (String, String, Vec<Value>) {
     (conditions, order.join(", "), values)
 }
 
-fn bind_values<'q>(
-    mut statement: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    values: Vec<Value>,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+fn bind_values<'q>(mut statement: AnyQuery<'q>, values: Vec<Value>) -> AnyQuery<'q> {
     for value in values {
         statement = match value {
             Value::Int(n) => statement.bind(n),
