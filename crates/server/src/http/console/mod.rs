@@ -230,12 +230,10 @@ async fn rest_call(
 
 /// A scalar of a REST answer as text (`""` when absent or not a scalar).
 fn text_of(value: &Value, key: &str) -> String {
-    match value.get(key) {
-        Some(Value::String(text)) => text.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(Value::Bool(b)) => b.to_string(),
-        _ => String::new(),
-    }
+    value
+        .get(key)
+        .and_then(b24lite_core::params::as_php_string)
+        .unwrap_or_default()
 }
 
 /// A Unix time in the portal's offset, as the console shows times.

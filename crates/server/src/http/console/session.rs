@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -37,15 +36,12 @@ const FORM_LIMIT: usize = 1024 * 1024;
 #[derive(Debug, Default)]
 pub struct Sessions {
     entries: Mutex<HashMap<String, Entry>>,
-    /// Numbers sessions in the order they start (the oldest is ended first).
-    started: AtomicU64,
 }
 
 #[derive(Debug)]
 struct Entry {
     csrf: String,
     started: Instant,
-    serial: u64,
     /// The message the next page shows once.
     flash: Option<Flash>,
 }
@@ -75,7 +71,7 @@ impl Sessions {
         if entries.len() >= MAX_SESSIONS {
             let oldest = entries
                 .iter()
-                .min_by_key(|(_, entry)| entry.serial)
+                .min_by_key(|(_, entry)| entry.started)
                 .map(|(id, _)| id.clone());
             if let Some(id) = oldest {
                 entries.remove(&id);
@@ -84,7 +80,6 @@ impl Sessions {
         let entry = Entry {
             csrf: session.csrf.clone(),
             started: Instant::now(),
-            serial: self.started.fetch_add(1, Ordering::Relaxed),
             flash: None,
         };
         entries.insert(session.id.clone(), entry);
