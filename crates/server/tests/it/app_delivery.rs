@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::receiver::Receiver;
-use crate::utils::{APP_AUTH_KEYS, TestServer};
+use crate::utils::{APP_AUTH_KEYS, TestServer, keys_of};
 
 async fn add_field(server: &TestServer, name: &str) {
     let fields = json!({"fields": {"FIELD_NAME": name, "USER_TYPE_ID": "string"}});
@@ -77,12 +77,7 @@ async fn no_user_no_tokens_and_unfinished_installations_get_nothing() {
     tx.commit().await.unwrap();
 
     let view = receiver.wait_for(1).await[0].decoded();
-    let keys: Vec<&str> = view["auth"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys = keys_of(&view["auth"]);
     assert_eq!(
         keys,
         [

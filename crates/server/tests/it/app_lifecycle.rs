@@ -14,7 +14,7 @@ use axum::routing::post;
 use serde_json::{Map, Value, json};
 
 use crate::receiver::eventually;
-use crate::utils::{APP_AUTH_KEYS, TestServer};
+use crate::utils::{APP_AUTH_KEYS, TestServer, keys_of};
 
 const FIELD_EVENTS: [&str; 4] = [
     "ONCRMCONTACTUSERFIELDADD",
@@ -109,10 +109,6 @@ async fn on_event(State(memory): State<Arc<Mutex<Memory>>>, body: Bytes) -> Stat
     }
 }
 
-fn keys(view: &Value) -> Vec<String> {
-    view["auth"].as_object().unwrap().keys().cloned().collect()
-}
-
 async fn webhook(server: &TestServer, method: &str, params: Value) -> Value {
     let (status, body) = server.call(method, params).await;
     assert_eq!(status, 200, "{method}: {body}");
@@ -145,7 +141,7 @@ async fn an_application_lives_through_install_events_refresh_offline_and_uninsta
     );
     let mut with_refresh = APP_AUTH_KEYS.to_vec();
     with_refresh.insert(10, "refresh_token");
-    assert_eq!(keys(install), with_refresh);
+    assert_eq!(keys_of(&install["auth"]), with_refresh);
     assert_eq!(
         install["auth"]["application_token"],
         registered["application_token"]
@@ -212,7 +208,7 @@ async fn an_application_lives_through_install_events_refresh_offline_and_uninsta
     for event in &received[1..] {
         assert_eq!(event["data"]["FIELDS"]["FIELD_NAME"], "UF_CRM_COLOUR");
         assert_eq!(event["auth"]["user_id"], "1");
-        assert!(!keys(event).contains(&"refresh_token".to_string()));
+        assert!(!keys_of(&event["auth"]).contains(&"refresh_token"));
     }
     assert_eq!(app.memory.lock().unwrap().rejected, 0);
 
@@ -257,7 +253,7 @@ async fn an_application_lives_through_install_events_refresh_offline_and_uninsta
         notice.get("data").is_none(),
         "empty data is left out: {notice}"
     );
-    assert!(keys(notice).contains(&"refresh_token".to_string()));
+    assert!(keys_of(&notice["auth"]).contains(&"refresh_token"));
 
     // clear=0: records are reserved under a process id, then cleared with it.
     let (status, got) = server
@@ -320,7 +316,7 @@ async fn an_application_lives_through_install_events_refresh_offline_and_uninsta
     .await;
     assert_eq!(goodbye["data"], json!({"LANGUAGE_ID": "en", "CLEAN": "1"}));
     assert_eq!(
-        keys(&goodbye),
+        keys_of(&goodbye["auth"]),
         [
             "domain",
             "server_endpoint",
@@ -496,7 +492,7 @@ async fn an_update_keeps_handlers_and_tokens() {
         update["data"],
         json!({"VERSION": "2", "PREVIOUS_VERSION": "1", "LANGUAGE_ID": "en"})
     );
-    assert!(keys(&update).contains(&"refresh_token".to_string()));
+    assert!(keys_of(&update["auth"]).contains(&"refresh_token"));
     let (status, info) = server.app_call(&token, "app.info", json!({})).await;
     assert_eq!((status, &info["result"]["VERSION"]), (200, &json!(2)));
     let (_, bound) = server.app_call(&token, "event.get", json!({})).await;

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::utils::{InstalledApp, TestServer, decode};
+use crate::utils::{InstalledApp, TestServer, decode, keys_of};
 
 fn token(tokens: &Value, key: &str) -> String {
     tokens[key].as_str().unwrap().to_string()
@@ -263,14 +263,6 @@ const TOKEN_ANSWER_KEYS: [&str; 11] = [
     "refresh_token",
 ];
 
-fn answer_keys(body: &Value) -> Vec<&str> {
-    body.as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect()
-}
-
 #[tokio::test]
 async fn refresh_tokens_work_once_and_rotate() {
     let server = TestServer::start().await;
@@ -278,7 +270,7 @@ async fn refresh_tokens_work_once_and_rotate() {
     let old_refresh = token(&app.tokens, "refresh_token");
     let (status, body) = refresh(&server, &app, &old_refresh).await;
     assert_eq!(status, 200);
-    assert_eq!(answer_keys(&body), TOKEN_ANSWER_KEYS);
+    assert_eq!(keys_of(&body), TOKEN_ANSWER_KEYS);
     assert_ne!(token(&body, "refresh_token"), old_refresh);
     assert_eq!(
         (body["user_id"].clone(), body["expires_in"].clone()),
@@ -341,7 +333,7 @@ async fn authorization_code_flow() {
     };
     let (status, body) = server.get(&exchange(code, &app.client_secret)).await;
     assert_eq!(status, 200);
-    assert_eq!(answer_keys(&body), TOKEN_ANSWER_KEYS);
+    assert_eq!(keys_of(&body), TOKEN_ANSWER_KEYS);
     assert_eq!(
         server
             .get(&format!(

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::protocol::{assert_success, post_raw};
-use crate::utils::TestServer;
+use crate::utils::{TestServer, keys_of};
 
 const FOUND: &str = r#"{"isExisting":true,"isAvailable":true}"#;
 const MISSING: &str = r#"{"isExisting":false,"isAvailable":false}"#;
@@ -43,12 +43,7 @@ fn time_keys(body: &Value) -> Vec<String> {
 }
 
 fn assert_sub_time(time: &Value) {
-    let keys: Vec<&str> = time
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys = keys_of(time);
     assert_eq!(
         keys,
         [

@@ -6,7 +6,7 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 
 use crate::receiver::{Behaviour, Receiver, eventually};
-use crate::utils::TestServer;
+use crate::utils::{TestServer, keys_of};
 
 const ADD: &str = "ONCRMCONTACTUSERFIELDADD";
 const UPDATE: &str = "ONCRMCONTACTUSERFIELDUPDATE";
@@ -389,12 +389,7 @@ async fn an_enumeration_added_in_the_console_is_the_rest_field_and_its_events_na
         assert_eq!(view["event"], event);
         assert_eq!(view["data"]["FIELDS"]["ID"], id.as_str());
         assert_eq!(view["data"]["FIELDS"]["FIELD_NAME"], "UF_CRM_SHADE");
-        let keys: Vec<&str> = view["auth"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
+        let keys = keys_of(&view["auth"]);
         assert_eq!(
             keys,
             [

@@ -369,6 +369,16 @@ impl TestServer {
     }
 }
 
+/// The keys of a JSON object, in order (key order is part of Bitrix24's wire shapes).
+pub fn keys_of(object: &Value) -> Vec<&str> {
+    object
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
 /// A Bitrix24 error envelope, as the server answers it.
 pub fn rest_error(code: &str, description: &str) -> Value {
     serde_json::json!({"error": code, "error_description": description})
