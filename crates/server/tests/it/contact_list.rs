@@ -5,32 +5,12 @@ use std::cmp::Ordering;
 
 use serde_json::{Value, json};
 
-use crate::userfields::{add, ok};
+use crate::contacts::{contact_add, item_ids};
+use crate::userfields::add;
 use crate::utils::TestServer;
 
 async fn server() -> TestServer {
     TestServer::start_with(&["--languages", "en", "--utc-offset", "+03:00"]).await
-}
-
-async fn contact_add(server: &TestServer, fields: Value) -> i64 {
-    ok(server
-        .call("crm.contact.add", json!({"fields": fields}))
-        .await)
-    .as_i64()
-    .expect("crm.contact.add returns an integer")
-}
-
-/// The ids of a field's list items, in order.
-async fn item_ids(server: &TestServer, field: i64) -> Vec<i64> {
-    let def = ok(server
-        .call("crm.contact.userfield.get", json!({"id": field}))
-        .await);
-    def["LIST"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["ID"].as_str().unwrap().parse().unwrap())
-        .collect()
 }
 
 fn ids_of(result: &Value) -> Vec<i64> {

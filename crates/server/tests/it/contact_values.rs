@@ -4,15 +4,12 @@
 
 use serde_json::{Value, json};
 
+use crate::contacts::{contact_get, item_ids};
 use crate::userfields::{add, err, ok, open_store};
 use crate::utils::TestServer;
 
 async fn server() -> TestServer {
     TestServer::start_with(&["--languages", "en,de", "--utc-offset", "+03:00"]).await
-}
-
-async fn contact_get(server: &TestServer, id: i64) -> Value {
-    ok(server.call("crm.contact.get", json!({"id": id})).await)
 }
 
 async fn update(server: &TestServer, id: i64, fields: Value) -> (u16, Value) {
@@ -21,17 +18,10 @@ async fn update(server: &TestServer, id: i64, fields: Value) -> (u16, Value) {
         .await
 }
 
-/// The ids of a field's list items, in order.
-async fn item_ids(server: &TestServer, field: i64) -> Vec<String> {
-    let def = ok(server
-        .call("crm.contact.userfield.get", json!({"id": field}))
-        .await);
-    def["LIST"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["ID"].as_str().unwrap().to_string())
-        .collect()
+/// The ids of a field's list items, in order, as the API writes them.
+async fn item_texts(server: &TestServer, field: i64) -> Vec<String> {
+    let ids = item_ids(server, field).await;
+    ids.iter().map(i64::to_string).collect()
 }
 
 /// One field of each type the checks cover; returns the ids of COLOR's items and of OTHER's.
@@ -64,7 +54,10 @@ async fn add_fields(server: &TestServer) -> (Vec<String>, Vec<String>) {
         "LIST": [{"VALUE": "x"}]}),
     )
     .await;
-    (item_ids(server, color).await, item_ids(server, other).await)
+    (
+        item_texts(server, color).await,
+        item_texts(server, other).await,
+    )
 }
 
 fn message(label: &str, end: &str) -> String {
@@ -436,7 +429,7 @@ async fn every_accepted_form_is_still_accepted() {
         "LIST": [{"VALUE": "one"}]}),
     )
     .await;
-    let items = item_ids(&server, enumeration).await;
+    let items = item_texts(&server, enumeration).await;
     let id = ok(server
         .call("crm.contact.add", json!({"fields": {"NAME": "Ann"}}))
         .await)

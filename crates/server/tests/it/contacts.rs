@@ -10,7 +10,7 @@ async fn server() -> TestServer {
     TestServer::start_with(&["--languages", "en,de", "--utc-offset", "+03:00"]).await
 }
 
-async fn contact_add(server: &TestServer, fields: Value) -> i64 {
+pub(crate) async fn contact_add(server: &TestServer, fields: Value) -> i64 {
     ok(server
         .call("crm.contact.add", json!({"fields": fields}))
         .await)
@@ -18,8 +18,21 @@ async fn contact_add(server: &TestServer, fields: Value) -> i64 {
     .expect("crm.contact.add returns an integer")
 }
 
-async fn contact_get(server: &TestServer, id: i64) -> Value {
+pub(crate) async fn contact_get(server: &TestServer, id: i64) -> Value {
     ok(server.call("crm.contact.get", json!({"id": id})).await)
+}
+
+/// The ids of a field's list items, in order.
+pub(crate) async fn item_ids(server: &TestServer, field: i64) -> Vec<i64> {
+    let def = ok(server
+        .call("crm.contact.userfield.get", json!({"id": field}))
+        .await);
+    def["LIST"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["ID"].as_str().unwrap().parse().unwrap())
+        .collect()
 }
 
 /// An offset date string parses back to a moment near now.
