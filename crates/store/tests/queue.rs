@@ -4,15 +4,18 @@
 use b24lite_store::deliveries::{self, Attempt, Finished};
 use b24lite_store::events::{self, NewEvent};
 use b24lite_store::outgoing::{self, Policy};
-use b24lite_store::{Store, random};
+use b24lite_store::Store;
 use serde_json::json;
 
-async fn store() -> (Store, std::path::PathBuf) {
-    let path = std::env::temp_dir().join(format!("b24lite-queue-{}.db", random::token(10)));
+/// A store in a temporary folder, removed with its `-wal` and `-shm` files when the folder is
+/// dropped, even if the test fails.
+async fn store() -> (Store, tempfile::TempDir) {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("b24lite.db");
     let store = Store::open(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
-    (store, path)
+    (store, folder)
 }
 
 fn event(name: &str, id: i64, request: &str) -> NewEvent {
@@ -34,7 +37,7 @@ async fn record(store: &Store, event: &NewEvent, now: i64) {
 
 #[tokio::test]
 async fn fan_out_claims_and_leases() {
-    let (store, path) = store().await;
+    let (store, _folder) = store().await;
     let mut conn = store.pool().acquire().await.unwrap();
     let add = "ONCRMCONTACTUSERFIELDADD";
     let a = outgoing::create(
@@ -136,12 +139,11 @@ async fn fan_out_claims_and_leases() {
     );
     drop(conn);
     store.close().await;
-    let _ = std::fs::remove_file(path);
 }
 
 #[tokio::test]
 async fn newest_first_lists_page_backwards_under_their_filters() {
-    let (store, path) = store().await;
+    let (store, _folder) = store().await;
     let (add, delete) = ("ONCRMCONTACTUSERFIELDADD", "ONCRMCONTACTUSERFIELDDELETE");
     let mut conn = store.pool().acquire().await.unwrap();
     let hook = outgoing::create(
@@ -196,7 +198,6 @@ async fn newest_first_lists_page_backwards_under_their_filters() {
     assert_eq!(oldest[0].event_id, 1, "the oldest-first list is unchanged");
     drop(conn);
     store.close().await;
-    let _ = std::fs::remove_file(path);
 }
 
 /// Signing is off by default; switching it on keeps a secret already set, rotating replaces it,
@@ -205,7 +206,7 @@ async fn newest_first_lists_page_backwards_under_their_filters() {
 async fn signing_secrets_are_kept_rotated_and_claimed() {
     use outgoing::Signing;
 
-    let (store, path) = store().await;
+    let (store, _folder) = store().await;
     let add = "ONCRMCONTACTUSERFIELDADD";
     let mut conn = store.pool().acquire().await.unwrap();
     let hook = outgoing::create(
@@ -273,7 +274,6 @@ async fn signing_secrets_are_kept_rotated_and_claimed() {
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].target.as_ref().unwrap().signing_secret, None);
     store.close().await;
-    let _ = std::fs::remove_file(path);
 }
 
 async fn secret_of(conn: &mut b24lite_store::AnyConnection, id: i64) -> Option<String> {
