@@ -85,7 +85,7 @@ pub enum DeliveriesCommand {
         #[command(flatten)]
         store: StoreArgs,
         /// Only deliveries in this state.
-        #[arg(long, value_parser = ["pending", "delivered", "failed", "dropped"])]
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(deliveries::STATUSES))]
         status: Option<String>,
         /// Only this handler (`event_handler_id`).
         #[arg(long)]

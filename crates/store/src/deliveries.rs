@@ -21,6 +21,8 @@ pub const PENDING: &str = "pending";
 pub const DELIVERED: &str = "delivered";
 pub const FAILED: &str = "failed";
 pub const DROPPED: &str = "dropped";
+/// Every status, in the order a delivery's life passes them.
+pub const STATUSES: [&str; 4] = [PENDING, DELIVERED, FAILED, DROPPED];
 
 /// Bytes of a response body kept with an attempt.
 pub const RESPONSE_KEEP: usize = 4096;

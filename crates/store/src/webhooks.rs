@@ -144,18 +144,29 @@ pub async fn delete(conn: &mut AnyConnection, id: i64) -> Result<bool, StoreErro
     Ok(done.rows_affected() > 0)
 }
 
+/// Title of the administrator's default webhook.
+const DEFAULT_TITLE: &str = "default";
+
 /// The administrator's default webhook, printed at start-up: the oldest webhook of user 1 titled
-/// `default`, created with `scopes` on first start so that a second start prints the same URL.
+/// `default`, if it still exists.
+pub async fn find_default(conn: &mut AnyConnection) -> Result<Option<IncomingWebhook>, StoreError> {
+    let existing = list_for_user(conn, 1).await?;
+    Ok(existing
+        .into_iter()
+        .find(|hook| hook.title == DEFAULT_TITLE))
+}
+
+/// The default webhook, created with `scopes` on first start so that a second start prints the
+/// same URL.
 pub async fn ensure_default(
     conn: &mut AnyConnection,
     scopes: &[String],
     now: UnixTime,
 ) -> Result<IncomingWebhook, StoreError> {
-    let existing = list_for_user(conn, 1).await?;
-    if let Some(hook) = existing.into_iter().find(|hook| hook.title == "default") {
-        return Ok(hook);
+    match find_default(conn).await? {
+        Some(hook) => Ok(hook),
+        None => create(conn, 1, scopes, DEFAULT_TITLE, None, now).await,
     }
-    create(conn, 1, scopes, "default", None, now).await
 }
 
 fn from_row(row: &AnyRow) -> Result<IncomingWebhook, StoreError> {

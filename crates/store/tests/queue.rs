@@ -1,10 +1,10 @@
 //! The outbox fan-out and the delivery queue on a SQLite file: who gets a delivery, how claims
 //! and leases share the queue, and how outcomes are written.
 
+use b24lite_store::Store;
 use b24lite_store::deliveries::{self, Attempt, Finished};
 use b24lite_store::events::{self, NewEvent};
 use b24lite_store::outgoing::{self, Policy};
-use b24lite_store::Store;
 use serde_json::json;
 
 /// A store in a temporary folder, removed with its `-wal` and `-shm` files when the folder is

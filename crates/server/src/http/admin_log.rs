@@ -94,12 +94,7 @@ async fn list_deliveries(
     State(state): State<AppState>,
     Filter(q): Filter<DeliveryQuery>,
 ) -> Response {
-    let statuses = [
-        deliveries::PENDING,
-        deliveries::DELIVERED,
-        deliveries::FAILED,
-        deliveries::DROPPED,
-    ];
+    let statuses = deliveries::STATUSES;
     if let Some(status) = q.status.as_deref().filter(|s| !statuses.contains(s)) {
         let text = format!("unknown status '{status}': {}", statuses.join(", "));
         return failure(StatusCode::BAD_REQUEST, "INVALID_STATUS", &text);

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use axum::extract::{Query, State};
 use axum::response::IntoResponse;
 use b24lite_core::events::CATALOGUE;
-use b24lite_store::deliveries::{self, Delivery, DeliveryFilter};
+use b24lite_store::deliveries::{self, Delivery, DeliveryFilter, STATUSES};
 use b24lite_store::events::{self, Event, EventFilter};
 use b24lite_store::{AnyConnection, StoreError, apps, bindings, outgoing};
 use maud::{Markup, html};
@@ -21,12 +21,6 @@ use super::{Console, Failure, Id, Page, show_time, store_failed};
 const PAGE: i64 = 100;
 /// Characters of an attempt's stored answer the page shows.
 const ANSWER_SHOWN: usize = 1000;
-const STATUSES: [&str; 4] = [
-    deliveries::PENDING,
-    deliveries::DELIVERED,
-    deliveries::FAILED,
-    deliveries::DROPPED,
-];
 
 /// Query parameters as sent; empty values count as absent.
 type Filters = Query<HashMap<String, String>>;

@@ -26,13 +26,7 @@ struct Counts {
 
 async fn counts(conn: &mut AnyConnection) -> Result<Counts, StoreError> {
     let by_status = deliveries::count_by_status(conn).await?;
-    let statuses = [
-        deliveries::PENDING,
-        deliveries::DELIVERED,
-        deliveries::FAILED,
-        deliveries::DROPPED,
-    ];
-    let deliveries = statuses
+    let deliveries = deliveries::STATUSES
         .iter()
         .map(|status| {
             let n = by_status.iter().find(|(s, _)| s == status).map(|(_, n)| *n);
@@ -55,12 +49,9 @@ async fn webhook_url(
     console: &Console,
     conn: &mut AnyConnection,
 ) -> Result<Option<String>, StoreError> {
-    let hooks = webhooks::list_for_user(conn, 1).await?;
     let base = &console.app.base_url;
-    Ok(hooks
-        .into_iter()
-        .find(|hook| hook.title == "default")
-        .map(|hook| format!("{base}/rest/{}/{}/", hook.user_id, hook.token)))
+    let hook = webhooks::find_default(conn).await?;
+    Ok(hook.map(|hook| format!("{base}/rest/{}/{}/", hook.user_id, hook.token)))
 }
 
 pub async fn show(State(console): State<Console>, session: Session) -> Page {
