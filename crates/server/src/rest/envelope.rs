@@ -10,7 +10,7 @@ use b24lite_core::php_json::{Rendered, to_php_json};
 use chrono::{DateTime, FixedOffset, SecondsFormat};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// A method's `result`.
 #[derive(Debug, Clone)]
@@ -147,18 +147,14 @@ impl Envelope {
         to_php_json(self)
     }
 
-    /// The body as a tree, keys in envelope order.
+    /// The body as a tree, keys in envelope order (written by the same [`Serialize`] impl, from
+    /// the result's tree rather than its encoding).
     pub fn into_tree(self) -> Value {
-        let mut body = serde_json::Map::new();
-        body.insert("result".into(), self.output.result.into_tree());
-        if let Some(total) = self.output.total {
-            body.insert("total".into(), json!(total));
-        }
-        if let Some(next) = self.output.next {
-            body.insert("next".into(), json!(next));
-        }
-        body.insert("time".into(), self.time.to_value());
-        Value::Object(body)
+        let output = MethodOutput {
+            result: Answer::Tree(self.output.result.into_tree()),
+            ..self.output
+        };
+        serde_json::to_value(Envelope { output, ..self }).unwrap_or_default()
     }
 }
 
@@ -182,6 +178,7 @@ impl Serialize for Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn time_block_keys_and_types() {
