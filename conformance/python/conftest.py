@@ -71,12 +71,11 @@ def portal() -> Portal:
 
 
 class EventRecorder:
-    """Every POST received, as `(path, decoded form)`, in arrival order; and as received, with
-    its headers and the exact body bytes (`requests`)."""
+    """Every POST received, as `(path, headers, body bytes)` in arrival order; `received` decodes
+    the forms, `requests` hands out the exact bytes."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._received: list[tuple[str, dict]] = []
         self._raw: list[tuple[str, dict[str, str], bytes]] = []
         recorder = self
 
@@ -86,7 +85,6 @@ class EventRecorder:
                 raw = self.rfile.read(length)
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 with recorder._lock:
-                    recorder._received.append((self.path, php_form(raw.decode("utf-8"))))
                     recorder._raw.append((self.path, headers, raw))
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
@@ -106,7 +104,8 @@ class EventRecorder:
     def received(self, path: str) -> list[dict]:
         wanted = "/" + path.lstrip("/")
         with self._lock:
-            return [form for (p, form) in self._received if p == wanted]
+            bodies = [body for (p, _, body) in self._raw if p == wanted]
+        return [php_form(body.decode("utf-8")) for body in bodies]
 
     def requests(self, path: str, count: int, timeout: float = 15.0) -> list[tuple[dict, bytes]]:
         """Waits for `count` requests on `path`; returns each as `(headers, body bytes)`, header
