@@ -118,10 +118,7 @@ pub async fn install(
 /// `installFinish`: events start to reach the application.
 pub async fn finish(store: &Store, client_id: &str) -> Result<App, LifecycleError> {
     let mut tx = store.begin_write().await?;
-    let app = find(&mut tx, client_id).await?;
-    if !app.installed {
-        return Err(LifecycleError::NotInstalled(client_id.to_string()));
-    }
+    let app = find_installed(&mut tx, client_id).await?;
     apps::finish_install(&mut tx, app.id).await?;
     let app = find(&mut tx, client_id).await?;
     tx.commit().await.map_err(StoreError::from)?;
@@ -136,10 +133,7 @@ pub async fn update(
     now: UnixTime,
 ) -> Result<App, LifecycleError> {
     let mut tx = store.begin_write().await?;
-    let app = find(&mut tx, client_id).await?;
-    if !app.installed {
-        return Err(LifecycleError::NotInstalled(client_id.to_string()));
-    }
+    let app = find_installed(&mut tx, client_id).await?;
     let version = version.unwrap_or(app.version + 1);
     if version <= app.version {
         return Err(LifecycleError::OldVersion {
@@ -175,10 +169,7 @@ pub async fn uninstall(
     now: UnixTime,
 ) -> Result<App, LifecycleError> {
     let mut tx = store.begin_write().await?;
-    let app = find(&mut tx, client_id).await?;
-    if !app.installed {
-        return Err(LifecycleError::NotInstalled(client_id.to_string()));
-    }
+    let app = find_installed(&mut tx, client_id).await?;
     let site = portal::get_portal(&mut tx).await?;
     let event = NewEvent {
         name: APP_UNINSTALL.to_string(),
@@ -211,6 +202,18 @@ async fn find(
 
 /// Lifecycle events have no HTTP request behind them; each gets its own id so that the
 /// delivery key of decision 23 never merges two of them.
+/// The application, refused unless it is installed now.
+async fn find_installed(
+    conn: &mut b24lite_store::AnyConnection,
+    client_id: &str,
+) -> Result<App, LifecycleError> {
+    let app = find(conn, client_id).await?;
+    if !app.installed {
+        return Err(LifecycleError::NotInstalled(client_id.to_string()));
+    }
+    Ok(app)
+}
+
 fn lifecycle_request_id() -> String {
     format!("lifecycle-{}", random::hex(16))
 }
