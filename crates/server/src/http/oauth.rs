@@ -10,7 +10,9 @@
 //!   (`refresh_token`), plus `client_id` and `client_secret`. Both answers carry `expires` and
 //!   `user_id` (the documented refresh answer has them; the code exchange gets them too, which no
 //!   client minds). Errors use the OAuth codes with RFC 6749's statuses: 401 `invalid_client`,
-//!   400 `invalid_grant` / `invalid_request` / `unsupported_grant_type`.
+//!   400 `invalid_grant` / `invalid_request` / `unsupported_grant_type`; a refresh for an
+//!   application removed from the portal gets 402 `PAYMENT_REQUIRED`, as the authorization
+//!   server answers it (statuses are undocumented; these are our choice).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -176,7 +178,7 @@ async fn authenticate_client(
     let app = apps::find_by_client_id(conn, &text(params, "client_id"))
         .await
         .map_err(server_error)?;
-    let app = app.filter(|app| app.installed).ok_or(invalid)?;
+    let app = app.ok_or(invalid)?;
     let secret = text(params, "client_secret");
     let matches: bool =
         subtle::ConstantTimeEq::ct_eq(app.client_secret.as_bytes(), secret.as_bytes()).into();
@@ -187,7 +189,30 @@ async fn authenticate_client(
             description: "Invalid client",
         });
     }
+    if !app.installed {
+        // The authorization server tells a removed application's refresh apart (§11.6); a code
+        // exchange for it is just an unknown client.
+        return Err(if text(params, "grant_type") == "refresh_token" {
+            payment_required()
+        } else {
+            OAuthError {
+                status: StatusCode::UNAUTHORIZED,
+                code: "invalid_client",
+                description: "Invalid client",
+            }
+        });
+    }
     Ok(app)
+}
+
+/// `PAYMENT_REQUIRED`: what a refresh gets once the application is removed from the portal
+/// (`rest-protocol.md` §11.6). The status is not documented; 402 is our choice.
+fn payment_required() -> OAuthError {
+    OAuthError {
+        status: StatusCode::PAYMENT_REQUIRED,
+        code: "PAYMENT_REQUIRED",
+        description: "Payment required",
+    }
 }
 
 /// The token answer, keys in the order the authorization server sends them (the same as in an

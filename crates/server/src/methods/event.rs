@@ -180,20 +180,21 @@ fn check_handler(handler: &str, refuse_private: bool) -> Result<String, RestErro
         return Err(RestError::argument_null("HANDLER"));
     }
     let wrong_url = || RestError::new(400, "ERROR_WRONG_HANDLER_URL", "Wrong handler URL");
+    // The host is judged before the scheme, as in the server code (fact 87.6).
     let url = reqwest::Url::parse(handler).map_err(|_| wrong_url())?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(RestError::new(
-            400,
-            "ERROR_UNSUPPORTED_PROTOCOL",
-            "Unsupported handler protocol",
-        ));
-    }
     let host = url.host_str().unwrap_or_default();
     if host.is_empty() {
         return Err(wrong_url());
     }
     if refuse_private && (!host.contains('.') || is_private_literal(&url)) {
         return Err(wrong_url());
+    }
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(RestError::new(
+            400,
+            "ERROR_UNSUPPORTED_PROTOCOL",
+            "Unsupported handler protocol",
+        ));
     }
     Ok(handler.to_string())
 }

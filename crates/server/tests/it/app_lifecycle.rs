@@ -442,6 +442,8 @@ async fn private_handlers_are_refused_under_the_target_policy() {
         "http://127.0.0.1:9/h",
         "http://[::1]/h",
         "http://10.1.2.3/h",
+        // The host is judged before the scheme.
+        "ftp://localhost/h",
     ] {
         let bind = json!({"event": "ONCRMCONTACTUSERFIELDADD", "handler": handler});
         let (status, body) = server.app_call(&token, "event.bind", bind).await;

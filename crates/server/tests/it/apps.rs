@@ -182,6 +182,12 @@ async fn token_endpoint_errors() {
             401,
             oauth_error("invalid_client", "Invalid client"),
         ),
+        (
+            // Bytes that decode to no UTF-8 text.
+            format!("grant_type=refresh_token&client_id={id}&client_secret=%FF%FE"),
+            400,
+            oauth_error("invalid_request", "Malformed request"),
+        ),
     ];
     for (query, status, expected) in cases {
         let url = format!("{}/oauth/token/?{query}", server.base_url);
@@ -210,6 +216,15 @@ async fn token_endpoint_errors() {
     let (status, body) = refresh(&server, &app, &refresh_token).await;
     assert_eq!(
         (status, body),
+        (402, oauth_error("PAYMENT_REQUIRED", "Payment required"))
+    );
+    // A wrong secret is still an unknown client, installed or not.
+    let url = format!(
+        "{}/oauth/token/?grant_type=refresh_token&client_id={id}&client_secret=wrong&refresh_token={refresh_token}",
+        server.base_url
+    );
+    assert_eq!(
+        server.get(&url).await,
         (401, oauth_error("invalid_client", "Invalid client"))
     );
 }

@@ -27,8 +27,23 @@ async fn bind_get_unbind() {
 
     let offline = json!({"event": "ONCRMCONTACTUSERFIELDDELETE", "event_type": "offline", "auth_connector": "c1"});
     assert_eq!(
-        server.app_call(&token, "event.bind", offline).await.1["result"],
+        server
+            .app_call(&token, "event.bind", offline.clone())
+            .await
+            .1["result"],
         json!(true)
+    );
+    // The same connector twice is the same duplicate.
+    let (status, body) = server.app_call(&token, "event.bind", offline).await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            error(
+                "ERROR_CORE",
+                "Unable to set event handler: Handler already binded"
+            )
+        )
     );
     let (_, body) = server.app_call(&token, "event.get", json!({})).await;
     assert_eq!(
