@@ -82,6 +82,8 @@ async fn authorize(
     let app = apps::find_by_client_id(&mut conn, &client_id)
         .await
         .map_err(server_error)?
+        // An installation still waiting for `installFinish` counts: its installer page works
+        // through REST (event.bind and the like) before it finishes, as on a portal.
         .filter(|app| app.installed)
         .ok_or(OAuthError {
             status: StatusCode::BAD_REQUEST,
