@@ -496,7 +496,7 @@ async fn three_instances_deliver_everything_when_one_is_killed() {
     }
     let copies: i64 = received.values().sum();
     eprintln!(
-        "{test}: {events} events ({answered} batches answered of {BATCHES}, \
+        "\n{test}: {events} events ({answered} batches answered of {BATCHES}, \
          {answered_at_kill} before the kill), {} deliveries, {copies} \
          received; the killed instance held {} leased rows, {resent} of them had reached the \
          handler and were sent again; no acknowledged delivery sent twice; events fired in \
