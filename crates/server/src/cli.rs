@@ -165,17 +165,25 @@ async fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
 /// Opens the store for a management command, creating the data folder and the portal if the
 /// server has never run there.
 pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
-    // A mistyped --data must not quietly create a second portal with credentials of its own.
-    if args.database_url.is_none() && !args.data_dir.join("b24lite.db").exists() {
+    // A mistyped --data or SQLite URL must not quietly create a second portal with credentials
+    // of its own.
+    let url = args.url();
+    if let Some(file) = b24lite_store::sqlite_file(&url)
+        && !file.exists()
+    {
+        if args.database_url.is_some() {
+            anyhow::bail!(
+                "no b24lite database at {} (check --database-url, or run `b24lite serve` on it once)",
+                file.display()
+            );
+        }
         anyhow::bail!(
             "no b24lite database in {} (check --data, or run `b24lite serve --data {}` once)",
             args.data_dir.display(),
             args.data_dir.display()
         );
     }
-    let store = Store::open(&args.url())
-        .await
-        .context("opening the database")?;
+    let store = Store::open(&url).await.context("opening the database")?;
     let _ = OPENED_DATA_DIR.set(args.data_dir.clone());
     let now = Clock::default().now();
     let mut conn = store.pool().acquire().await?;

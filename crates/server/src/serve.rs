@@ -33,6 +33,40 @@ pub struct Server {
     listener: TcpListener,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
     control: Option<control::Socket>,
+    /// Held while the server runs; see [`lock_sqlite_file`].
+    _sqlite_lock: Option<std::fs::File>,
+}
+
+/// One server per SQLite file, however `--data` and `--database-url` name it: two would rewrite
+/// the portal's address under each other. The lock is on a file beside the database (SQLite's own
+/// locks must not be touched), and the system drops it when the process ends, even on SIGKILL.
+/// Management commands take no lock: they share the file with the running server.
+fn lock_sqlite_file(url: &str) -> anyhow::Result<Option<std::fs::File>> {
+    let Some(database) = b24lite_store::sqlite_file(url) else {
+        return Ok(None);
+    };
+    let mut path = database.clone().into_os_string();
+    path.push(".lock");
+    if let Some(folder) = database.parent().filter(|f| !f.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("creating folder {}", folder.display()))?;
+    }
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", std::path::Path::new(&path).display()))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(Some(lock)),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another b24lite server uses {}; stop it, or give this one a database of its own",
+            database.display()
+        ),
+        Err(std::fs::TryLockError::Error(error)) => {
+            Err(error).context(format!("locking {}", std::path::Path::new(&path).display()))
+        }
+    }
 }
 
 impl Server {
@@ -46,6 +80,7 @@ impl Server {
         let control = control::bind(&config.store.data_dir).map_err(|occupied| {
             anyhow::anyhow!("{occupied}; stop it, or give this one its own --data")
         })?;
+        let sqlite_lock = lock_sqlite_file(&config.store.url())?;
         let store = Store::open(&config.store.url())
             .await
             .context("opening the database")?;
@@ -122,6 +157,7 @@ impl Server {
             listener,
             tls,
             control,
+            _sqlite_lock: sqlite_lock,
         })
     }
 

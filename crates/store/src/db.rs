@@ -98,6 +98,16 @@ pub struct Store {
     writer: Arc<Mutex<()>>,
 }
 
+/// The file a `sqlite:` URL names; `None` for PostgreSQL, an in-memory database or a URL that
+/// does not parse.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
+        return None;
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    Some(options.get_filename().to_path_buf())
+}
+
 impl Store {
     /// Connects to `url` (`sqlite://PATH` or `postgres://...`), creating a SQLite file if needed,
     /// and applies pending migrations.

@@ -45,7 +45,7 @@ pub fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, sqlx::Error> 
     Ok(row.try_get::<i64, _>(column)? != 0)
 }
 
-pub use db::{Dialect, Store, StoreError, Tx, UnixTime};
+pub use db::{Dialect, Store, StoreError, Tx, UnixTime, sqlite_file};
 /// The connection type store functions take (a `Tx` or a pooled connection derefs to it).
 pub use sqlx::AnyConnection;
 

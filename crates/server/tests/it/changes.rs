@@ -148,6 +148,26 @@ async fn a_second_server_on_the_same_data_folder_is_refused() {
         "{stderr}"
     );
 
+    // Nor does naming its SQLite file from another folder get round it.
+    if server.database.url().is_none() {
+        let other = tempfile::tempdir().unwrap();
+        let file = server.data_dir.path().join("b24lite.db");
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_b24lite"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(other.path())
+            .arg("--database-url")
+            .arg(format!("sqlite://{}", file.display()))
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(std::time::Duration::from_secs(20), output)
+            .await
+            .expect("the second server kept running")
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("another b24lite server uses"), "{stderr}");
+    }
+
     // The first server's address is still the portal's.
     let hook = server.cli(&["webhook", "add", "--user", "1", "--scope", "user"]);
     assert!(hook.starts_with(&server.base_url), "{hook}");

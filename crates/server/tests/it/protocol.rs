@@ -447,6 +447,11 @@ async fn start_up_and_management_guards() {
         !std::path::Path::new(missing).exists(),
         "no folder was created"
     );
+    // A mistyped SQLite URL is refused the same way.
+    let typo = format!("sqlite://{missing}.db");
+    let (ok, stderr) = run(&["user", "add", "--database-url", &typo, "--name", "X"]);
+    assert!(!ok && stderr.contains("no b24lite database at"), "{stderr}");
+    assert!(!std::path::Path::new(&format!("{missing}.db")).exists());
     let (ok, stderr) = run(&["serve", "--data", missing, "--public-url", "notaurl"]);
     assert!(!ok && stderr.contains("not an http(s) URL"), "{stderr}");
     let (ok, stderr) = run(&[
