@@ -156,7 +156,8 @@ async fn fields_of_an_application_type() {
 
     // The application names its type by code; the portal stores the full id.
     let field = json!({"fields": {
-        "FIELD_NAME": "SCORE", "USER_TYPE_ID": "rating", "SETTINGS": {"MAX": 5, "STYLE": "stars"}
+        "FIELD_NAME": "SCORE", "USER_TYPE_ID": "rating", "SETTINGS": {"MAX": 5, "STYLE": "stars"},
+        "SHOW_FILTER": "Y"
     }});
     let (status, body) = server
         .app_call(token, "crm.contact.userfield.add", field)
@@ -171,12 +172,15 @@ async fn fields_of_an_application_type() {
         (
             &got["USER_TYPE_ID"],
             &got["USER_TYPE_OWNER"],
-            &got["SETTINGS"]
+            &got["SETTINGS"],
+            // The portal cannot filter on an application's type (fact 30).
+            &got["SHOW_FILTER"]
         ),
         (
             &json!("rating"),
             &json!(app.client_id),
-            &json!({"MAX": 5, "STYLE": "stars"})
+            &json!({"MAX": 5, "STYLE": "stars"}),
+            &json!("N")
         )
     );
     let (_, listed) = server

@@ -112,13 +112,15 @@ pub fn flag_on(fields: &Map<String, Value>, key: &str, current: bool) -> bool {
     fields.get(key).map_or(current, |v| !is_no(v))
 }
 
-/// The stored SHOW_FILTER mode for an input value.
+/// The stored SHOW_FILTER mode for an input value. An application's own type is never in the
+/// filter: the portal cannot know how to filter on it (fact 30).
 pub fn show_filter(value: &Value, user_type_id: &str) -> String {
     let raw = as_php_string(value)
         .unwrap_or_default()
         .trim()
         .to_ascii_uppercase();
     let mode = match raw.as_str() {
+        _ if crate::methods::userfield::settings::is_custom_type(user_type_id) => "N",
         "Y" | "1" if user_type_id == "employee" => "I",
         "Y" | "1" => "E",
         "I" | "E" | "S" => raw.as_str(),
