@@ -99,10 +99,10 @@ pub struct ServeConfig {
     #[arg(long, env = "B24LITE_OPERATING_LIMIT")]
     pub operating_limit: Option<f64>,
     /// The portal's UTC offset, used in `time.date_*`, `server.time` and dates of values.
-    #[arg(long, env = "B24LITE_UTC_OFFSET", default_value = "+00:00")]
+    #[arg(long, env = "B24LITE_UTC_OFFSET", default_value = "+00:00", value_parser = parse_utc_offset)]
     pub utc_offset: FixedOffset,
     /// The portal's languages, in label-map order.
-    #[arg(long, env = "B24LITE_LANGUAGES", default_value = DEFAULT_LANGUAGES, value_delimiter = ',')]
+    #[arg(long, env = "B24LITE_LANGUAGES", default_value = DEFAULT_LANGUAGES, value_delimiter = ',', value_parser = parse_language)]
     pub languages: Vec<String>,
     /// Seconds a client may take to send a request's headers, or leave its body without new
     /// data; past that the connection is closed (headers) or the call refused with 408.
@@ -226,21 +226,71 @@ fn parse_positive_seconds(given: &str) -> Result<f64, String> {
     }
 }
 
-/// `--public-url`: an absolute http(s) URL with a host, kept without its trailing slash.
+/// `--public-url`: an absolute http(s) URL with a host, kept without its trailing slash. Paths
+/// such as `/rest/...` are appended to it, so a query, a fragment or credentials would end up in
+/// the middle of every URL the portal prints.
 fn parse_public_url(given: &str) -> Result<String, String> {
     match reqwest::Url::parse(given) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https")
+                && url.has_host()
+                && url.query().is_none()
+                && url.fragment().is_none()
+                && url.username().is_empty()
+                && url.password().is_none() =>
+        {
             Ok(given.trim_end_matches('/').to_string())
         }
         _ => Err(format!(
-            "'{given}' is not an http(s) URL such as https://b24.example.com"
+            "'{given}' is not an http(s) URL such as https://b24.example.com (no query, fragment or credentials)"
         )),
     }
+}
+
+/// `--utc-offset`: `+HH:MM` or `-HH:MM`, as the portal's time zone is written in dates.
+fn parse_utc_offset(given: &str) -> Result<FixedOffset, String> {
+    given
+        .parse::<FixedOffset>()
+        .map_err(|_| format!("'{given}' is not a UTC offset such as +03:00 or -05:30 (the sign is required, hours below 24)"))
+}
+
+/// One entry of `--languages`: a language id such as `en` or `de`, as label maps key them.
+fn parse_language(given: &str) -> Result<String, String> {
+    let id = given.trim().to_ascii_lowercase();
+    if id.is_empty() || id.len() > 8 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(format!(
+            "'{given}' is not a language id such as en or de (comma-separated, none empty)"
+        ));
+    }
+    Ok(id)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_up_values_are_checked() {
+        assert_eq!(
+            parse_public_url("https://b24.example.com/"),
+            Ok("https://b24.example.com".to_string())
+        );
+        for wrong in [
+            "ftp://b24.example.com",
+            "https://b24.example.com?x=1",
+            "https://a@b.c",
+        ] {
+            assert!(parse_public_url(wrong).is_err(), "{wrong}");
+        }
+        assert_eq!(parse_language(" DE "), Ok("de".to_string()));
+        assert!(parse_language("").is_err());
+        assert!(parse_language("e n").is_err());
+        assert_eq!(
+            parse_utc_offset("-05:30").map(|o| o.local_minus_utc()),
+            Ok(-5 * 3600 - 30 * 60)
+        );
+        assert!(parse_utc_offset("03:00").is_err());
+    }
 
     #[test]
     fn rate_limit_presets() {
