@@ -61,14 +61,28 @@ pub enum Dialect {
 pub enum StoreError {
     #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://...")]
     UnsupportedUrl(String),
+    // The driver's error is written into the message and not also chained as a source, so that
+    // `{:#}` (the CLI's error line) does not print the same text three times over.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(sqlx::migrate::MigrateError),
     #[error("a row with the same unique key already exists")]
     Conflict,
     #[error("not found")]
     NotFound,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> StoreError {
+        StoreError::Database(error)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> StoreError {
+        StoreError::Migrate(error)
+    }
 }
 
 impl StoreError {
