@@ -377,7 +377,8 @@ pub async fn drop_pending_for_app(
     now: UnixTime,
 ) -> Result<u64, StoreError> {
     let done = sqlx::query(
-        "UPDATE deliveries SET status = 'dropped', last_error = $1, updated_at = $2
+        "UPDATE deliveries SET status = 'dropped', last_error = $1, updated_at = $2,
+                next_attempt_at = NULL
          WHERE status = 'pending' AND lease_owner IS NULL AND event_id <> $3
            AND handler_id IN (SELECT id FROM event_handlers WHERE app_id = $4)",
     )

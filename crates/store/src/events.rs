@@ -131,7 +131,7 @@ async fn fan_out(
                                  attempts, next_attempt_at, last_error, created_at, updated_at)
          SELECT $1, h.id, $2, $3,
                 CASE WHEN a.install_finished = 0 AND $8 = 0 THEN 'dropped' ELSE 'pending' END,
-                0, $4,
+                0, CASE WHEN a.install_finished = 0 AND $8 = 0 THEN NULL ELSE $4 END,
                 CASE WHEN a.install_finished = 0 AND $8 = 0
                      THEN 'application installation not finished' END,
                 $4, $4
