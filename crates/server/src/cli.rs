@@ -251,6 +251,10 @@ async fn webhook(command: WebhookCommand) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
             let scopes = webhooks::parse_scopes(&scope.join(","));
+            if scopes.is_empty() {
+                eprintln!("b24lite: a webhook needs at least one scope (e.g. --scope crm)");
+                return Ok(ExitCode::from(1));
+            }
             warn_unknown_scopes(&scopes);
             let now = Clock::default().now();
             let hook = webhooks::create(&mut conn, user, &scopes, &title, expires_at, now).await?;

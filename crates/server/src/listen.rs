@@ -42,7 +42,7 @@ pub struct ListenArgs {
     #[arg(long = "event")]
     events: Vec<String>,
     /// POST every delivery on to this URL as well, and answer with its status.
-    #[arg(long)]
+    #[arg(long, value_parser = forward_url)]
     forward: Option<String>,
     /// Keep the outgoing webhook registered after exit.
     #[arg(long)]
@@ -169,4 +169,9 @@ fn is_signed_by(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// `--forward`: checked at start, not at the first delivery.
+fn forward_url(given: &str) -> Result<String, String> {
+    crate::dispatch::client::check_url(given).map(|()| given.to_string())
 }
