@@ -34,6 +34,8 @@ pub enum LifecycleError {
     NoSuchApp(String),
     #[error("no user with id {0}")]
     NoSuchUser(i64),
+    #[error("user {0} is not an administrator: only administrators install applications")]
+    NotAdmin(i64),
     #[error("application {0} is already installed")]
     AlreadyInstalled(String),
     #[error("application {0} is not installed")]
@@ -74,8 +76,12 @@ pub async fn install(
     if app.installed {
         return Err(LifecycleError::AlreadyInstalled(client_id.to_string()));
     }
-    if portal::get_user(&mut tx, how.user_id).await?.is_none() {
-        return Err(LifecycleError::NoSuchUser(how.user_id));
+    // Other users get their own tokens by opening the installed application (here: the
+    // authorization-code flow with their `user_id`).
+    match portal::get_user(&mut tx, how.user_id).await? {
+        None => return Err(LifecycleError::NoSuchUser(how.user_id)),
+        Some(user) if !user.is_admin => return Err(LifecycleError::NotAdmin(how.user_id)),
+        Some(_) => {}
     }
     let site = portal::get_portal(&mut tx).await?;
     // Handlers left by an earlier installation (its ONAPPUNINSTALL bindings) go now.

@@ -43,7 +43,7 @@ pub enum AppCommand {
         store: StoreArgs,
         #[arg(long)]
         client_id: String,
-        /// The installing user (an administrator in Bitrix24).
+        /// The installing user, an administrator (others get tokens through /oauth/authorize/).
         #[arg(long, default_value_t = 1)]
         user: i64,
         /// The application has an installer UI: events wait for `app finish`.

@@ -223,6 +223,7 @@ fn refused(error: LifecycleError) -> Response {
             failure(StatusCode::CONFLICT, "ALREADY_INSTALLED", &text)
         }
         LifecycleError::NotInstalled(_) => failure(StatusCode::CONFLICT, "NOT_INSTALLED", &text),
+        LifecycleError::NotAdmin(_) => failure(StatusCode::FORBIDDEN, "NOT_ADMIN", &text),
         LifecycleError::OldVersion { .. } => failure(StatusCode::CONFLICT, "OLD_VERSION", &text),
         LifecycleError::Store(error) => internal(error),
     }

@@ -398,6 +398,21 @@ async fn lifecycle_refusals_and_an_application_without_ui() {
         (404, &json!("NOT_FOUND")),
         "{body}"
     );
+    // Only administrators install applications.
+    server.cli(&["user", "add", "--name", "Ann"]);
+    let (status, body) = server
+        .admin("POST", &install, Some(json!({"user_id": 2})))
+        .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (403, &json!("NOT_ADMIN")),
+        "{body}"
+    );
+    let by_user = server.cli_result(&["app", "install", "--client-id", &client_id, "--user", "2"]);
+    assert!(
+        !by_user.0 && by_user.1.contains("not an administrator"),
+        "{by_user:?}"
+    );
 
     let (status, _) = server.admin("POST", &install, None).await;
     assert_eq!(status, 200);

@@ -217,7 +217,8 @@ async fn unbind_errors() {
     }
 
     server.cli(&["user", "add", "--name", "Ann"]);
-    let user = server.install_app("crm", &["--user", "2"]).access_token;
+    let app = server.install_app("crm", &[]);
+    let user = server.user_token(&app, 2).await;
     let cases = [
         (
             json!({"event": "ONAPPTEST", "handler": "http://127.0.0.1:9/h", "auth_type": 1}),
@@ -299,7 +300,8 @@ async fn the_connector_of_a_binding_is_the_requests_auth_connector() {
 async fn non_administrators_and_webhooks() {
     let server = TestServer::start().await;
     server.cli(&["user", "add", "--name", "Ann"]);
-    let token = server.install_app("crm", &["--user", "2"]).access_token;
+    let app = server.install_app("crm", &[]);
+    let token = server.user_token(&app, 2).await;
     let (status, body) = server
         .app_call(
             &token,

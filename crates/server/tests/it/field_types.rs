@@ -136,9 +136,8 @@ async fn who_may_register_types() {
     );
 
     server.cli(&["user", "add", "--name", "Ann"]);
-    let employee = server
-        .install_app("crm,placement", &["--user", "2"])
-        .access_token;
+    let app = server.install_app("crm,placement", &[]);
+    let employee = server.user_token(&app, 2).await;
     let (status, body) = server.app_call(&employee, "userfieldtype.add", add).await;
     assert_eq!(
         (status, body),

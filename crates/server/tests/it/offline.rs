@@ -262,8 +262,8 @@ async fn offline_methods_errors() {
     assert_eq!((status, &body["result"]), (200, &json!(true)));
 
     server.cli(&["user", "add", "--name", "Bob"]);
-    let app = server.install_app("crm", &["--user", "2"]);
-    let (user_token, _) = (app.access_token, app.id);
+    let app = server.install_app("crm", &[]);
+    let user_token = server.user_token(&app, 2).await;
     for method in [
         "event.offline.get",
         "event.offline.list",

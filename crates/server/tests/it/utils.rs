@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// A running `b24lite serve` with its own store. Killed (and its database dropped) on drop.
 pub struct TestServer {
@@ -149,6 +149,38 @@ impl TestServer {
             tokens,
             access_token,
         }
+    }
+
+    /// An access token of `user_id` for an installed application, through the
+    /// authorization-code flow (how a user who opens the application gets tokens of their own).
+    pub async fn user_token(&self, app: &InstalledApp, user_id: i64) -> String {
+        let no_redirects = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let authorize = format!(
+            "{}/oauth/authorize/?client_id={}&user_id={user_id}",
+            self.base_url, app.client_id
+        );
+        let response = no_redirects.get(authorize).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 302);
+        let location = response.headers()["location"].to_str().unwrap();
+        let query = location.split_once('?').unwrap().1.as_bytes();
+        let redirect = b24lite_core::params::parse_form(query).unwrap();
+        let exchange = format!(
+            "{}/oauth/token/?grant_type=authorization_code&client_id={}&client_secret={}&code={}",
+            self.base_url,
+            app.client_id,
+            app.client_secret,
+            redirect["code"].as_str().unwrap()
+        );
+        let (status, tokens) = self.get(&exchange).await;
+        assert_eq!(
+            (status, &tokens["user_id"]),
+            (200, &json!(user_id)),
+            "{tokens}"
+        );
+        tokens["access_token"].as_str().unwrap().to_string()
     }
 
     /// Calls a method as an application: `/rest/{method}` with `auth` in a JSON body.
