@@ -24,7 +24,8 @@ pub const REFRESH_TOKEN_TTL: i64 = 180 * 24 * 3600;
 /// Where the store lives: shared by `serve` and every command that reads or writes data.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
-    /// Data folder: holds the SQLite database, the generated TLS certificate and uploaded files.
+    /// Data folder: holds the SQLite database, the generated TLS certificate and the admin key
+    /// (files uploaded to contacts are kept in the database).
     #[arg(long = "data", env = "B24LITE_DATA", default_value = "b24lite-data")]
     pub data_dir: PathBuf,
     /// Database URL: sqlite://PATH or postgres://USER@HOST/DB. Default: SQLite in the data folder.

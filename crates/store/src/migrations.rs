@@ -26,6 +26,12 @@ const SCRIPTS: &[Script] = &[
         postgres: include_str!("../migrations/postgres/0001_portal.sql"),
     },
     Script {
+        version: 1002,
+        description: "file secret",
+        sqlite: include_str!("../migrations/sqlite/0001_file_secret.sql"),
+        postgres: include_str!("../migrations/postgres/0001_file_secret.sql"),
+    },
+    Script {
         version: 3001,
         description: "userfields",
         sqlite: include_str!("../migrations/sqlite/0003_userfields.sql"),

@@ -16,6 +16,9 @@ pub struct Portal {
     pub member_id: String,
     /// `LANGUAGE_ID` of the portal, as the server last started with it.
     pub language: String,
+    /// Key of the signatures on contact file links (64 lowercase hex characters). Stored, so
+    /// that every instance on one database signs alike and links outlive a restart.
+    pub file_secret: String,
 }
 
 /// A portal user. User 1, created on first start, is the administrator.
@@ -55,37 +58,48 @@ pub async fn lock_preparation(conn: &mut AnyConnection) -> Result<(), StoreError
     Ok(())
 }
 
-/// Returns the portal, creating it (with a fresh `member_id`) on first start. The address given
-/// is only used for creation; see [`set_address`] to change it.
+/// Returns the portal, creating it (with a fresh `member_id` and file secret) on first start, and
+/// giving a portal created before file links were signed its file secret. The address given is
+/// only used for creation; see [`set_address`] to change it.
 pub async fn ensure_portal(
     conn: &mut AnyConnection,
     base_url: &str,
     now: UnixTime,
 ) -> Result<Portal, StoreError> {
     sqlx::query(
-        "INSERT INTO portal (id, domain, base_url, member_id, created_at)
-         VALUES (1, $1, $2, $3, $4)
+        "INSERT INTO portal (id, domain, base_url, member_id, file_secret, created_at)
+         VALUES (1, $1, $2, $3, $4, $5)
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(domain_of(base_url))
     .bind(base_url)
     .bind(random::hex(32))
+    .bind(random::hex(64))
     .bind(now)
     .execute(&mut *conn)
     .await?;
+    // The migration that added the column left existing portals without a secret. Only an
+    // empty one is replaced, so instances starting together keep whichever was written first.
+    sqlx::query("UPDATE portal SET file_secret = $1 WHERE id = 1 AND file_secret = ''")
+        .bind(random::hex(64))
+        .execute(&mut *conn)
+        .await?;
     get_portal(conn).await
 }
 
 pub async fn get_portal(conn: &mut AnyConnection) -> Result<Portal, StoreError> {
-    let row = sqlx::query("SELECT domain, base_url, member_id, language FROM portal WHERE id = 1")
-        .fetch_optional(conn)
-        .await?
-        .ok_or(StoreError::NotFound)?;
+    let row = sqlx::query(
+        "SELECT domain, base_url, member_id, language, file_secret FROM portal WHERE id = 1",
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)?;
     Ok(Portal {
         domain: row.try_get("domain")?,
         base_url: row.try_get("base_url")?,
         member_id: row.try_get("member_id")?,
         language: row.try_get("language")?,
+        file_secret: row.try_get("file_secret")?,
     })
 }
 

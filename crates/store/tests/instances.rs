@@ -1,7 +1,8 @@
 //! What instances sharing a database rely on: the shared rate and operating-time buckets (on both
 //! stores, the rate bucket also under concurrent callers on PostgreSQL), tokens revoked for good
-//! by an uninstall whatever raced with it (both stores), and the outbox notification sent at
-//! commit (PostgreSQL).
+//! by an uninstall whatever raced with it (both stores), one file-link secret per portal, given
+//! to a portal that predates it and kept by every later start (both stores), and the outbox
+//! notification sent at commit (PostgreSQL).
 //! The PostgreSQL parts run when `B24LITE_TEST_POSTGRES_URL` is set, each on a database of its
 //! own that is dropped afterwards.
 
@@ -169,6 +170,46 @@ async fn revocation_rule(store: &Store) {
         .await
         .unwrap();
     assert!(refreshed.is_none(), "the raced refresh token is spent too");
+}
+
+/// Every start reads the secret the first one stored; a portal that predates the column (its
+/// secret empty) gets one.
+async fn file_secret_rule(store: &Store) {
+    use b24lite_store::portal::ensure_portal;
+
+    let mut conn = store.pool().acquire().await.unwrap();
+    let first = ensure_portal(&mut conn, "http://b24.test", 10)
+        .await
+        .unwrap();
+    assert_eq!(first.file_secret.len(), 64);
+    let again = ensure_portal(&mut conn, "http://b24.test", 20)
+        .await
+        .unwrap();
+    assert_eq!(again.file_secret, first.file_secret);
+
+    sqlx::query("UPDATE portal SET file_secret = ''")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let filled = ensure_portal(&mut conn, "http://b24.test", 30)
+        .await
+        .unwrap();
+    assert_eq!(filled.file_secret.len(), 64);
+    assert_ne!(filled.file_secret, first.file_secret);
+}
+
+#[tokio::test]
+async fn one_file_secret_per_portal_on_both_stores() {
+    let (store, _folder) = sqlite().await;
+    file_secret_rule(&store).await;
+    store.close().await;
+    let Some(database) = PgDatabase::create().await else {
+        eprintln!("skipped PostgreSQL: set B24LITE_TEST_POSTGRES_URL");
+        return;
+    };
+    let store = Store::open(&database.url).await.unwrap();
+    file_secret_rule(&store).await;
+    store.close().await;
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 //!
 //! - `/rest/...`: Bitrix24 REST calls ([`rest`]), JSON ([`json`]) or XML ([`xml`]).
 //! - `/oauth/...`: the OAuth 2.0 server ([`oauth`]).
-//! - the contact file URLs of `file` field values ([`files`]).
+//! - the contact file URLs of `file` field values, signed so their ids cannot be walked
+//!   ([`files`]).
 //! - `/healthz`: 200 once the server is ready.
 //! - `/admin/...`: the administrator's API, behind the admin key ([`admin`]).
 //! - `/metrics`: Prometheus text of the delivery engine.

@@ -1,7 +1,10 @@
 //! `crm.contact.*` over real HTTP: standard fields, PHONE/EMAIL, custom-field values of every
-//! type, MANDATORY, select/filter/order/paging, and what field and item deletes do to values.
+//! type, MANDATORY, select/filter/order/paging, what field and item deletes do to values, and
+//! the signed links of `file` values.
 
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
+use sha2::Sha256;
 
 use crate::userfields::{add, err, ok, open_store};
 use crate::utils::TestServer;
@@ -33,6 +36,30 @@ pub(crate) async fn item_ids(server: &TestServer, field: i64) -> Vec<i64> {
         .iter()
         .map(|item| item["ID"].as_str().unwrap().parse().unwrap())
         .collect()
+}
+
+/// The `showUrl` a file of `owner`'s field shows, computed apart from the server: the token is
+/// the HMAC-SHA256 of `owner|field|file` under the portal's file secret, cut to 32 hex digits.
+fn signed_show_url(secret: &str, owner: i64, field: &str, file: i64) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{owner}|{field}|{file}").as_bytes());
+    let token: String = mac.finalize().into_bytes()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!(
+        "/bitrix/components/bitrix/crm.contact.show/show_file.php?ownerId={owner}\
+         &fieldName={field}&dynamic=Y&fileId={file}&token={token}"
+    )
+}
+
+async fn file_secret(server: &TestServer) -> String {
+    let store = open_store(server).await;
+    let mut conn = store.pool().acquire().await.unwrap();
+    let portal = b24lite_store::portal::get_portal(&mut conn).await.unwrap();
+    drop(conn);
+    store.close().await;
+    portal.file_secret
 }
 
 /// An offset date string parses back to a moment near now.
@@ -197,12 +224,10 @@ async fn one_field_of_each_type_round_trips_through_a_contact() {
     }
     let contact = contact_add(&server, Value::Object(values)).await;
     let read = contact_get(&server, contact).await;
+    let secret = file_secret(&server).await;
     for (kind, _, _, expected) in every_type(item) {
         let expected = if kind == "file" {
-            let url = format!(
-                "/bitrix/components/bitrix/crm.contact.show/show_file.php?ownerId={contact}\
-                 &fieldName=UF_CRM_T_FILE&dynamic=Y&fileId=1"
-            );
+            let url = signed_show_url(&secret, contact, "UF_CRM_T_FILE", 1);
             json!({"id": 1, "showUrl": url, "downloadUrl": format!("{url}&download=y")})
         } else {
             expected
@@ -277,6 +302,126 @@ async fn one_field_of_each_type_round_trips_through_a_contact() {
             .keys()
             .all(|k| !k.starts_with("UF_")),
         "{read}"
+    );
+}
+
+/// GETs a relative URL as a client that read it from the API would; the status and body.
+async fn fetch(server: &TestServer, url: &str) -> (u16, String) {
+    let response = server
+        .client()
+        .get(format!("{}{url}", server.base_url))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn file_links_are_signed_so_ids_cannot_be_walked() {
+    let server = server().await;
+    add(
+        &server,
+        json!({"FIELD_NAME": "DOCS", "USER_TYPE_ID": "file", "MULTIPLE": "Y"}),
+    )
+    .await;
+    add(
+        &server,
+        json!({"FIELD_NAME": "COPY", "USER_TYPE_ID": "file"}),
+    )
+    .await;
+    let uploads = json!([{"fileData": ["a.txt", "aGVsbG8="]}, {"fileData": ["b.txt", "aGk="]}]);
+    let ann = contact_add(&server, json!({"NAME": "Ann", "UF_CRM_DOCS": uploads})).await;
+    let read = contact_get(&server, ann).await;
+    let file = |i: usize| read["UF_CRM_DOCS"][i]["id"].as_i64().unwrap();
+    let (a, b) = (file(0), file(1));
+    // Ann's other field and Bob hold file `a` too, so a link moved to them is refused by its
+    // token alone.
+    let bob = contact_add(&server, json!({"NAME": "Bob", "UF_CRM_DOCS": [a]})).await;
+    let copy = json!({"id": ann, "fields": {"UF_CRM_COPY": a}});
+    ok(server.call("crm.contact.update", copy).await);
+
+    let show = read["UF_CRM_DOCS"][0]["showUrl"].as_str().unwrap();
+    let download = read["UF_CRM_DOCS"][1]["downloadUrl"].as_str().unwrap();
+    assert_eq!(fetch(&server, show).await, (200, "hello".into()));
+    assert_eq!(fetch(&server, download).await, (200, "hi".into()));
+    let bobs = contact_get(&server, bob).await["UF_CRM_DOCS"][0]["showUrl"].clone();
+    assert_eq!(
+        fetch(&server, bobs.as_str().unwrap()).await,
+        (200, "hello".into())
+    );
+
+    let (_, token) = show.split_once("&token=").unwrap();
+    assert_eq!(token.len(), 32, "{show}");
+    let mut altered = show.to_string();
+    let last = if altered.pop() == Some('0') { '1' } else { '0' };
+    altered.push(last);
+    let refused = [
+        ("no token", show.replace(&format!("&token={token}"), "")),
+        ("empty token", show.replace(token, "")),
+        ("altered token", altered),
+        ("shortened token", show[..show.len() - 1].to_string()),
+        (
+            "download without token",
+            download.split("&token=").next().unwrap().to_string() + "&download=y",
+        ),
+        (
+            "another file",
+            show.replace(&format!("fileId={a}"), &format!("fileId={b}")),
+        ),
+        (
+            "another owner",
+            show.replace(&format!("ownerId={ann}"), &format!("ownerId={bob}")),
+        ),
+        (
+            "another field",
+            show.replace("fieldName=UF_CRM_DOCS", "fieldName=UF_CRM_COPY"),
+        ),
+    ];
+    for (case, url) in refused {
+        assert_ne!(url, show, "{case}");
+        assert_eq!(
+            fetch(&server, &url).await,
+            (404, "File not found".into()),
+            "{case}: {url}"
+        );
+    }
+
+    // A link signed right still needs the contact to hold the file: Bob's stops working once
+    // his field no longer does.
+    let replaced = json!({"id": bob, "fields": {"UF_CRM_DOCS": [{"fileData": ["c.txt", "aGk="]}]}});
+    ok(server.call("crm.contact.update", replaced).await);
+    assert_eq!(
+        fetch(&server, bobs.as_str().unwrap()).await,
+        (404, "File not found".into())
+    );
+
+    // The secret is the portal's, kept in the store: links outlive a restart.
+    let server = server
+        .restart(&["--languages", "en,de", "--utc-offset", "+03:00"])
+        .await;
+    assert_eq!(fetch(&server, show).await, (200, "hello".into()));
+}
+
+/// Instances started together on one PostgreSQL database agree on the file secret, so a link
+/// read through one downloads through the other.
+#[tokio::test]
+async fn file_links_work_on_every_instance() {
+    let Some(mut servers) = TestServer::start_together(2, &[]).await else {
+        eprintln!("skipped: several instances need PostgreSQL (B24LITE_TEST_POSTGRES_URL)");
+        return;
+    };
+    // Declared in this order so the second stops before the first drops the database.
+    let first = servers.remove(0);
+    let second = servers.remove(0);
+    add(&first, json!({"FIELD_NAME": "DOC", "USER_TYPE_ID": "file"})).await;
+    let upload = json!({"UF_CRM_DOC": {"fileData": ["a.txt", "aGVsbG8="]}});
+    let id = contact_add(&first, upload).await;
+    let read = contact_get(&first, id).await;
+    let show = read["UF_CRM_DOC"]["showUrl"].as_str().unwrap();
+    assert_eq!(fetch(&second, show).await, (200, "hello".into()));
+    assert_eq!(
+        contact_get(&second, id).await["UF_CRM_DOC"],
+        read["UF_CRM_DOC"]
     );
 }
 

@@ -1,7 +1,9 @@
 //! Values of `file` fields: `{"fileData": ["name.ext", "<base64>"]}` uploads are stored (in the
 //! database, so every instance sees them) and replaced by the new file's id; `{"id": n}` or a
 //! bare id keeps an existing file. Reads show `{"id", "showUrl", "downloadUrl"}` with
-//! Bitrix24's relative contact file URLs, which `http/files.rs` serves.
+//! Bitrix24's relative contact file URLs, which `http/files.rs` serves. Each URL also carries a
+//! signature (`&token=`) made with the portal's file secret, so ids cannot be walked to fetch
+//! other files.
 //!
 //! Values are read in full before anything is stored ([`parse`]): an upload without a name or
 //! with malformed base64, or an id that is not a positive integer, refuses the whole call.
@@ -87,12 +89,9 @@ pub async fn store(tx: &mut Tx, files: &[FileValue], now: i64) -> Result<Vec<Str
     Ok(ids)
 }
 
-/// The read form of a stored file id.
-pub fn file_json(contact_id: i64, field_name: &str, file_id: i64) -> Value {
-    let show = format!(
-        "{}?ownerId={contact_id}&fieldName={field_name}&dynamic=Y&fileId={file_id}",
-        crate::http::files::SHOW_FILE_PATH
-    );
+/// The read form of a stored file id, its URLs signed with the portal's file secret.
+pub fn file_json(secret: &str, contact_id: i64, field_name: &str, file_id: i64) -> Value {
+    let show = crate::http::files::show_url(secret, contact_id, field_name, file_id);
     json!({"id": file_id, "showUrl": show, "downloadUrl": format!("{show}&download=y")})
 }
 

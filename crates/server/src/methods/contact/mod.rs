@@ -354,6 +354,7 @@ async fn render_all(
         multi: &multi,
         values: &values,
         offset: ctx.state.config.utc_offset,
+        file_secret: &ctx.state.portal.file_secret,
     };
     Ok(rows
         .iter()

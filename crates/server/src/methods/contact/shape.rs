@@ -99,6 +99,8 @@ pub struct Parts<'a> {
     pub multi: &'a [MultiValue],
     pub values: &'a HashMap<(i64, i64), Vec<String>>,
     pub offset: FixedOffset,
+    /// The portal's key for signing file URLs.
+    pub file_secret: &'a str,
 }
 
 /// One contact as `get`/`list` return it.
@@ -157,7 +159,7 @@ pub fn render(contact: &Contact, parts: &Parts<'_>, select: &Select) -> Value {
             .unwrap_or_default();
         out.insert(
             field.field_name.clone(),
-            values::to_json(field, contact.id, &texts, offset),
+            values::to_json(field, contact.id, &texts, offset, parts.file_secret),
         );
     }
     Value::Object(out)

@@ -374,11 +374,17 @@ fn parse_any_datetime(text: &str, offset: FixedOffset) -> Option<i64> {
     Some(offset.from_local_datetime(&local).single()?.timestamp())
 }
 
-/// The JSON a read shows for a field's stored texts.
-pub fn to_json(field: &FieldDef, contact_id: i64, stored: &[&str], offset: FixedOffset) -> Value {
+/// The JSON a read shows for a field's stored texts. `file_secret` signs the URLs of files.
+pub fn to_json(
+    field: &FieldDef,
+    contact_id: i64,
+    stored: &[&str],
+    offset: FixedOffset,
+    file_secret: &str,
+) -> Value {
     let values: Vec<Value> = stored
         .iter()
-        .filter_map(|s| read_one(field, contact_id, s, offset))
+        .filter_map(|s| read_one(field, contact_id, s, offset, file_secret))
         .collect();
     if field.multiple {
         Value::Array(values)
@@ -387,9 +393,18 @@ pub fn to_json(field: &FieldDef, contact_id: i64, stored: &[&str], offset: Fixed
     }
 }
 
-fn read_one(field: &FieldDef, contact_id: i64, stored: &str, offset: FixedOffset) -> Option<Value> {
+fn read_one(
+    field: &FieldDef,
+    contact_id: i64,
+    stored: &str,
+    offset: FixedOffset,
+    file_secret: &str,
+) -> Option<Value> {
     Some(match field.user_type_id.as_str() {
-        "file" => super::files::file_json(contact_id, &field.field_name, stored.parse().ok()?),
+        "file" => {
+            let file_id = stored.parse().ok()?;
+            super::files::file_json(file_secret, contact_id, &field.field_name, file_id)
+        }
         "integer" => json!(stored.parse::<i64>().ok()?),
         "double" => number(stored)?,
         "date" => {
@@ -436,7 +451,7 @@ mod tests {
         assert_eq!(stored, vec!["2024-08-22"]);
         let strs: Vec<&str> = stored.iter().map(String::as_str).collect();
         assert_eq!(
-            to_json(&date, 1, &strs, plus3()),
+            to_json(&date, 1, &strs, plus3(), ""),
             json!("2024-08-22T03:00:00+03:00")
         );
         let money = field("money", true);
