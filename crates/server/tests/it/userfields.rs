@@ -214,9 +214,10 @@ async fn flags_are_coerced_and_show_filter_stored_as_mode() {
     .iter()
     .map(|k| &field[*k])
     .collect();
+    // Fact 30: lower-case `n`/`y` do not move SHOW_IN_LIST/IS_SEARCHABLE off their defaults.
     assert_eq!(
         json!(flags),
-        json!(["Y", "Y", "E", "N", "N", "Y", "100", "ext"])
+        json!(["Y", "Y", "E", "Y", "N", "N", "100", "ext"])
     );
     let id = add(
         &server,
@@ -241,6 +242,79 @@ async fn flags_are_coerced_and_show_filter_stored_as_mode() {
     assert_eq!(
         field["SETTINGS"],
         json!({"DEFAULT_VALUE": 0, "DISPLAY": "CHECKBOX", "LABEL": ["", ""], "LABEL_CHECKBOX": ""})
+    );
+}
+
+/// A string field's `get` record with the given flags, labels `UF_CRM_<name>` in both languages.
+fn string_record(id: i64, name: &str, flags: [&str; 6], settings: Value) -> Value {
+    let label = both(&format!("UF_CRM_{name}"));
+    json!({
+        "ID": id.to_string(), "ENTITY_ID": "CRM_CONTACT", "FIELD_NAME": format!("UF_CRM_{name}"),
+        "USER_TYPE_ID": "string", "XML_ID": null, "SORT": "100", "MULTIPLE": flags[0],
+        "MANDATORY": flags[1], "SHOW_FILTER": flags[2], "SHOW_IN_LIST": flags[3],
+        "EDIT_IN_LIST": flags[4], "IS_SEARCHABLE": flags[5], "SETTINGS": settings,
+        "EDIT_FORM_LABEL": label, "LIST_COLUMN_LABEL": label, "LIST_FILTER_LABEL": label,
+        "ERROR_MESSAGE": label, "HELP_MESSAGE": label,
+    })
+}
+
+fn string_settings(size: i64, rows: i64, default: &str) -> Value {
+    json!({"SIZE": size, "ROWS": rows, "REGEXP": "", "MIN_LENGTH": 0, "MAX_LENGTH": 0,
+           "DEFAULT_VALUE": default})
+}
+
+/// Facts 30 and 51: add upper-cases MULTIPLE/MANDATORY, update takes MANDATORY only as a
+/// literal `Y`; SHOW_IN_LIST/EDIT_IN_LIST fall only to a literal `N`, IS_SEARCHABLE rises only
+/// on a literal `Y`; SHOW_FILTER is `E` for a yes in any case and `N` for anything else, the
+/// mode letters included.
+#[tokio::test]
+async fn flag_coercion_follows_the_server_code_on_add_and_update() {
+    let server = server().await;
+    let id = add(
+        &server,
+        json!({
+            "FIELD_NAME": "FL", "USER_TYPE_ID": "string", "MULTIPLE": "y", "MANDATORY": "y",
+            "SHOW_FILTER": "E", "SHOW_IN_LIST": "n", "EDIT_IN_LIST": "N", "IS_SEARCHABLE": "y",
+        }),
+    )
+    .await;
+    assert_eq!(
+        get(&server, id).await,
+        string_record(
+            id,
+            "FL",
+            ["Y", "Y", "N", "Y", "N", "N"],
+            string_settings(20, 1, "")
+        )
+    );
+    let update = json!({"id": id, "fields": {
+        "MANDATORY": "y", "SHOW_FILTER": "y", "SHOW_IN_LIST": "N", "EDIT_IN_LIST": "x",
+        "IS_SEARCHABLE": "Y",
+    }});
+    assert_eq!(
+        ok(server.call("crm.contact.userfield.update", update).await),
+        json!(true)
+    );
+    assert_eq!(
+        get(&server, id).await,
+        string_record(
+            id,
+            "FL",
+            ["Y", "N", "E", "N", "Y", "Y"],
+            string_settings(20, 1, "")
+        )
+    );
+    let update =
+        json!({"id": id, "fields": {"SHOW_FILTER": "S", "IS_SEARCHABLE": "y", "MANDATORY": "Y"}});
+    ok(server.call("crm.contact.userfield.update", update).await);
+    assert_eq!(
+        get(&server, id).await,
+        string_record(
+            id,
+            "FL",
+            ["Y", "Y", "N", "N", "Y", "N"],
+            string_settings(20, 1, "")
+        )
     );
 }
 

@@ -37,7 +37,7 @@ use serde_json::{Map, Value, json};
 use crate::method;
 use crate::rest::auth::internal;
 use crate::rest::{CallContext, Credential, MethodOutput, MethodResult, Registry};
-use normalize::{core_error, fit_column, flag_off, flag_on, is_yes, text};
+use normalize::{Flag, core_error, fit_column, flag, is_yes, text};
 use shape::Mode;
 
 /// The entity the contact methods manage.
@@ -205,7 +205,7 @@ fn new_field(
     if !errors.is_empty() {
         return Err(core_error(errors.join("\n")));
     }
-    let multiple = user_type_id != "boolean" && flag_off(fields, "MULTIPLE", false);
+    let multiple = user_type_id != "boolean" && flag(fields, "MULTIPLE", Flag::YesAnyCase, false);
     let items = if user_type_id == "enumeration" {
         enums::plan_add(fields.get("LIST"), multiple)?
     } else {
@@ -218,13 +218,14 @@ fn new_field(
         xml_id: text(fields.get("XML_ID")).map(fit_column),
         sort: normalize::sort(fields.get("SORT"), 100),
         multiple,
-        mandatory: flag_off(fields, "MANDATORY", false),
+        mandatory: flag(fields, "MANDATORY", Flag::YesAnyCase, false),
         show_filter: fields
             .get("SHOW_FILTER")
             .map_or("N".into(), |v| normalize::show_filter(v, &user_type_id)),
-        show_in_list: flag_on(fields, "SHOW_IN_LIST", true),
-        edit_in_list: flag_on(fields, "EDIT_IN_LIST", true),
-        is_searchable: flag_off(fields, "IS_SEARCHABLE", false),
+        // Fact 30: only a literal `N` / `Y` moves these off their defaults.
+        show_in_list: flag(fields, "SHOW_IN_LIST", Flag::UnlessLiteralNo, true),
+        edit_in_list: flag(fields, "EDIT_IN_LIST", Flag::UnlessLiteralNo, true),
+        is_searchable: flag(fields, "IS_SEARCHABLE", Flag::LiteralYes, false),
         settings: settings::for_add(&user_type_id, fields.get("SETTINGS")),
         labels: normalize::labels_for_add(fields, &default_label, languages),
         field_name,
@@ -447,13 +448,29 @@ fn changed_field(stored: &FieldDef, fields: &Map<String, Value>, languages: &[St
             .filter(|s| !s.is_empty());
     }
     field.sort = normalize::sort(fields.get("SORT"), stored.sort);
-    field.mandatory = flag_off(fields, "MANDATORY", stored.mandatory);
+    // Fact 51: update reads MANDATORY stricter than add, a lower-case `y` is no.
+    field.mandatory = flag(fields, "MANDATORY", Flag::LiteralYes, stored.mandatory);
     if let Some(value) = fields.get("SHOW_FILTER") {
         field.show_filter = normalize::show_filter(value, &stored.user_type_id);
     }
-    field.show_in_list = flag_on(fields, "SHOW_IN_LIST", stored.show_in_list);
-    field.edit_in_list = flag_on(fields, "EDIT_IN_LIST", stored.edit_in_list);
-    field.is_searchable = flag_off(fields, "IS_SEARCHABLE", stored.is_searchable);
+    field.show_in_list = flag(
+        fields,
+        "SHOW_IN_LIST",
+        Flag::UnlessLiteralNo,
+        stored.show_in_list,
+    );
+    field.edit_in_list = flag(
+        fields,
+        "EDIT_IN_LIST",
+        Flag::UnlessLiteralNo,
+        stored.edit_in_list,
+    );
+    field.is_searchable = flag(
+        fields,
+        "IS_SEARCHABLE",
+        Flag::LiteralYes,
+        stored.is_searchable,
+    );
     field.settings = settings::for_update(
         &stored.user_type_id,
         &stored.settings,
