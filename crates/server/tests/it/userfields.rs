@@ -318,6 +318,49 @@ async fn flag_coercion_follows_the_server_code_on_add_and_update() {
     );
 }
 
+/// Fact 52: update merges only the settings the REST pass copies for the type; others sent
+/// (a string's SIZE and REGEXP, a url's POPUP, a datetime's USE_SECOND) are ignored.
+#[tokio::test]
+async fn update_changes_only_the_updatable_settings() {
+    let server = server().await;
+    let id = add(
+        &server,
+        json!({"FIELD_NAME": "S", "USER_TYPE_ID": "string", "SETTINGS": {"SIZE": 30}}),
+    )
+    .await;
+    let update = json!({"id": id, "fields": {"SETTINGS": {"SIZE": 60, "ROWS": 3, "REGEXP": "x", "DEFAULT_VALUE": "d"}}});
+    ok(server.call("crm.contact.userfield.update", update).await);
+    assert_eq!(
+        get(&server, id).await,
+        string_record(
+            id,
+            "S",
+            ["N", "N", "N", "Y", "Y", "N"],
+            string_settings(30, 3, "d")
+        )
+    );
+    let url = add(&server, json!({"FIELD_NAME": "U", "USER_TYPE_ID": "url"})).await;
+    let update = json!({"id": url, "fields": {"SETTINGS": {"POPUP": "N", "ROWS": 5}}});
+    ok(server.call("crm.contact.userfield.update", update).await);
+    assert_eq!(
+        get(&server, url).await["SETTINGS"],
+        json!({"POPUP": "Y", "SIZE": 20, "MIN_LENGTH": 0, "MAX_LENGTH": 0, "DEFAULT_VALUE": "", "ROWS": 1})
+    );
+    let dt = add(
+        &server,
+        json!({"FIELD_NAME": "T", "USER_TYPE_ID": "datetime"}),
+    )
+    .await;
+    let fixed = json!({"TYPE": "NOW"});
+    let update =
+        json!({"id": dt, "fields": {"SETTINGS": {"USE_SECOND": "N", "DEFAULT_VALUE": fixed}}});
+    ok(server.call("crm.contact.userfield.update", update).await);
+    assert_eq!(
+        get(&server, dt).await["SETTINGS"],
+        json!({"DEFAULT_VALUE": {"TYPE": "NOW", "VALUE": ""}, "USE_SECOND": "Y", "USE_TIMEZONE": "N"})
+    );
+}
+
 #[tokio::test]
 async fn labels_fall_back_on_add_and_are_overwritten_on_update() {
     let server = server().await;
