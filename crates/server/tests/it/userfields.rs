@@ -679,6 +679,47 @@ async fn list_filters_orders_and_lang() {
     );
 }
 
+/// Fact 46: filter keys are upper-cased (so `Lang` is the LANG directive, fact 47) and flags
+/// compare exactly: a value that is neither Y nor N matches no field.
+#[tokio::test]
+async fn list_filter_keys_in_any_case_and_exact_flags() {
+    let server = server().await;
+    let id = add(
+        &server,
+        json!({"FIELD_NAME": "A", "USER_TYPE_ID": "integer", "LABEL": "La"}),
+    )
+    .await;
+    let (status, body) = server
+        .call(
+            "crm.contact.userfield.list",
+            json!({"filter": {"Lang": "de", "multiple": "n"}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut body = body;
+    body.as_object_mut().unwrap().remove("time");
+    assert_eq!(
+        body,
+        json!({"result": [{
+            "ID": id.to_string(), "ENTITY_ID": "CRM_CONTACT", "FIELD_NAME": "UF_CRM_A",
+            "USER_TYPE_ID": "integer", "XML_ID": null, "SORT": "100", "MULTIPLE": "N",
+            "MANDATORY": "N", "SHOW_FILTER": "N", "SHOW_IN_LIST": "Y", "EDIT_IN_LIST": "Y",
+            "IS_SEARCHABLE": "N",
+            "SETTINGS": {"SIZE": 20, "MIN_VALUE": 0, "MAX_VALUE": 0, "DEFAULT_VALUE": null},
+            "EDIT_FORM_LABEL": "La", "LIST_COLUMN_LABEL": "La", "LIST_FILTER_LABEL": "La",
+            "ERROR_MESSAGE": "La", "HELP_MESSAGE": "La",
+        }], "total": 1})
+    );
+    let (status, mut body) = server
+        .call(
+            "crm.contact.userfield.list",
+            json!({"filter": {"MULTIPLE": "X"}}),
+        )
+        .await;
+    body.as_object_mut().unwrap().remove("time");
+    assert_eq!((status, body), (200, json!({"result": [], "total": 0})));
+}
+
 #[tokio::test]
 async fn get_update_delete_errors() {
     let server = server().await;

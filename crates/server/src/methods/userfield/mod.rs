@@ -37,7 +37,7 @@ use serde_json::{Map, Value, json};
 use crate::method;
 use crate::rest::auth::internal;
 use crate::rest::{CallContext, Credential, MethodOutput, MethodResult, Registry};
-use normalize::{Flag, core_error, fit_column, flag, is_yes, text};
+use normalize::{Flag, core_error, fit_column, flag, text};
 use shape::Mode;
 
 /// The entity the contact methods manage.
@@ -312,10 +312,11 @@ async fn get(ctx: CallContext, params: Params) -> MethodResult {
 async fn list(ctx: CallContext, params: Params) -> MethodResult {
     let order = array_param(&params, "order")?.unwrap_or_default();
     let filter = array_param(&params, "filter")?.unwrap_or_default();
+    // Fact 46: filter keys are upper-cased, so `Lang` is the LANG directive too.
     let lang = filter
-        .get("LANG")
-        .or_else(|| filter.get("lang"))
-        .and_then(as_php_string);
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case("LANG"))
+        .and_then(|(_, value)| as_php_string(value));
     let binds = list_filter(&filter);
     let binds: Vec<(&str, Bind)> = binds.iter().map(|(c, b)| (c.as_str(), b.clone())).collect();
     let order = list_order(&order);
@@ -360,8 +361,13 @@ fn list_filter(filter: &Map<String, Value>) -> Vec<(String, Bind)> {
         };
         let bind = match key.as_str() {
             "ID" | "SORT" => Bind::Int(as_php_int(value)),
+            // Exact equality (fact 46): a value other than Y/N matches no field (stored 0/1).
             "MULTIPLE" | "MANDATORY" | "SHOW_IN_LIST" | "EDIT_IN_LIST" | "IS_SEARCHABLE" => {
-                Bind::Int(i64::from(is_yes(value)))
+                match raw.trim().to_ascii_uppercase().as_str() {
+                    "Y" => Bind::Int(1),
+                    "N" => Bind::Int(0),
+                    _ => Bind::Int(-1),
+                }
             }
             "SHOW_FILTER" => Bind::Text(raw.to_ascii_uppercase()),
             "FIELD_NAME" | "USER_TYPE_ID" | "XML_ID" => Bind::Text(raw),
