@@ -361,6 +361,31 @@ async fn update_changes_only_the_updatable_settings() {
     );
 }
 
+/// Fact 15: a `fields` that is an array, even a list, is the field set; the top level is read
+/// only when `fields` is absent or a scalar.
+#[tokio::test]
+async fn add_reads_the_top_level_only_without_a_fields_array() {
+    let server = server().await;
+    err(
+        server
+            .call(
+                "crm.contact.userfield.add",
+                json!({"fields": [], "FIELD_NAME": "X", "USER_TYPE_ID": "string"}),
+            )
+            .await,
+        400,
+        "",
+        "The 'USER_TYPE_ID' field is not found.\nThe 'FIELD_NAME' field is not found.",
+    );
+    let (status, body) = server
+        .call(
+            "crm.contact.userfield.add",
+            json!({"fields": "x", "FIELD_NAME": "X", "USER_TYPE_ID": "string"}),
+        )
+        .await;
+    assert_eq!((status, body["result"].is_i64()), (200, true), "{body}");
+}
+
 #[tokio::test]
 async fn labels_fall_back_on_add_and_are_overwritten_on_update() {
     let server = server().await;

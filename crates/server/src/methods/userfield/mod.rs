@@ -97,8 +97,13 @@ async fn add(ctx: CallContext, params: Params) -> MethodResult {
     if !ctx.caller.is_admin() {
         return Err(access_denied());
     }
+    // Fact 15: `fields` is the field set whenever it is an array (a list too); only when it
+    // is absent or a scalar is the whole request read as one.
     let mut fields = match lookup(&params, "fields") {
-        Some(Value::Object(map)) => map.clone(),
+        Some(value) if is_php_array(value) => php_array_entries(value)
+            .into_iter()
+            .map(|(k, v)| (k, v.clone()))
+            .collect(),
         _ => params.clone(),
     };
     let custom = resolve_custom_type(&ctx, &mut fields).await?;
