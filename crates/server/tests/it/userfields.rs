@@ -745,6 +745,50 @@ async fn list_filter_keys_in_any_case_and_exact_flags() {
     assert_eq!((status, body), (200, json!({"result": [], "total": 0})));
 }
 
+/// Fact 40: on a single-value field a LIST naming a new default resets DEF only on the items
+/// it mentions; an unmentioned default stays, so two items can be defaults.
+#[tokio::test]
+async fn update_default_touches_only_listed_items() {
+    let server = server().await;
+    let id = add(
+        &server,
+        json!({"FIELD_NAME": "E", "USER_TYPE_ID": "enumeration", "LIST": [
+            {"VALUE": "a", "DEF": "Y", "XML_ID": "A", "SORT": 10},
+            {"VALUE": "b", "XML_ID": "B", "SORT": 20},
+            {"VALUE": "c", "XML_ID": "C", "SORT": 30},
+        ]}),
+    )
+    .await;
+    let field = get(&server, id).await;
+    let ids: Vec<Value> = field["LIST"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["ID"].clone())
+        .collect();
+    let change = json!([
+        {"ID": ids[1], "VALUE": "b", "XML_ID": "B", "DEF": "N"},
+        {"VALUE": "d", "DEF": "Y", "XML_ID": "D", "SORT": 40},
+    ]);
+    ok(server
+        .call(
+            "crm.contact.userfield.update",
+            json!({"id": id, "fields": {"LIST": change}}),
+        )
+        .await);
+    let field = get(&server, id).await;
+    let d = field["LIST"][3]["ID"].clone();
+    assert_eq!(
+        field["LIST"],
+        json!([
+            {"ID": ids[0], "SORT": "10", "VALUE": "a", "DEF": "Y"},
+            {"ID": ids[1], "SORT": "20", "VALUE": "b", "DEF": "N"},
+            {"ID": ids[2], "SORT": "30", "VALUE": "c", "DEF": "N"},
+            {"ID": d, "SORT": "40", "VALUE": "d", "DEF": "Y"},
+        ])
+    );
+}
+
 #[tokio::test]
 async fn get_update_delete_errors() {
     let server = server().await;
