@@ -214,9 +214,10 @@ async fn flags_are_coerced_and_show_filter_stored_as_mode() {
     .iter()
     .map(|k| &field[*k])
     .collect();
+    // Fact 30: lower-case `n`/`y` do not move SHOW_IN_LIST/IS_SEARCHABLE off their defaults.
     assert_eq!(
         json!(flags),
-        json!(["Y", "Y", "E", "N", "N", "Y", "100", "ext"])
+        json!(["Y", "Y", "E", "Y", "N", "N", "100", "ext"])
     );
     let id = add(
         &server,
@@ -242,6 +243,147 @@ async fn flags_are_coerced_and_show_filter_stored_as_mode() {
         field["SETTINGS"],
         json!({"DEFAULT_VALUE": 0, "DISPLAY": "CHECKBOX", "LABEL": ["", ""], "LABEL_CHECKBOX": ""})
     );
+}
+
+/// A string field's `get` record with the given flags, labels `UF_CRM_<name>` in both languages.
+fn string_record(id: i64, name: &str, flags: [&str; 6], settings: Value) -> Value {
+    let label = both(&format!("UF_CRM_{name}"));
+    json!({
+        "ID": id.to_string(), "ENTITY_ID": "CRM_CONTACT", "FIELD_NAME": format!("UF_CRM_{name}"),
+        "USER_TYPE_ID": "string", "XML_ID": null, "SORT": "100", "MULTIPLE": flags[0],
+        "MANDATORY": flags[1], "SHOW_FILTER": flags[2], "SHOW_IN_LIST": flags[3],
+        "EDIT_IN_LIST": flags[4], "IS_SEARCHABLE": flags[5], "SETTINGS": settings,
+        "EDIT_FORM_LABEL": label, "LIST_COLUMN_LABEL": label, "LIST_FILTER_LABEL": label,
+        "ERROR_MESSAGE": label, "HELP_MESSAGE": label,
+    })
+}
+
+fn string_settings(size: i64, rows: i64, default: &str) -> Value {
+    json!({"SIZE": size, "ROWS": rows, "REGEXP": "", "MIN_LENGTH": 0, "MAX_LENGTH": 0,
+           "DEFAULT_VALUE": default})
+}
+
+/// Facts 30 and 51: add upper-cases MULTIPLE/MANDATORY, update takes MANDATORY only as a
+/// literal `Y`; SHOW_IN_LIST/EDIT_IN_LIST fall only to a literal `N`, IS_SEARCHABLE rises only
+/// on a literal `Y`; SHOW_FILTER is `E` for a yes in any case and `N` for anything else, the
+/// mode letters included.
+#[tokio::test]
+async fn flag_coercion_follows_the_server_code_on_add_and_update() {
+    let server = server().await;
+    let id = add(
+        &server,
+        json!({
+            "FIELD_NAME": "FL", "USER_TYPE_ID": "string", "MULTIPLE": "y", "MANDATORY": "y",
+            "SHOW_FILTER": "E", "SHOW_IN_LIST": "n", "EDIT_IN_LIST": "N", "IS_SEARCHABLE": "y",
+        }),
+    )
+    .await;
+    assert_eq!(
+        get(&server, id).await,
+        string_record(
+            id,
+            "FL",
+            ["Y", "Y", "N", "Y", "N", "N"],
+            string_settings(20, 1, "")
+        )
+    );
+    let update = json!({"id": id, "fields": {
+        "MANDATORY": "y", "SHOW_FILTER": "y", "SHOW_IN_LIST": "N", "EDIT_IN_LIST": "x",
+        "IS_SEARCHABLE": "Y",
+    }});
+    assert_eq!(
+        ok(server.call("crm.contact.userfield.update", update).await),
+        json!(true)
+    );
+    assert_eq!(
+        get(&server, id).await,
+        string_record(
+            id,
+            "FL",
+            ["Y", "N", "E", "N", "Y", "Y"],
+            string_settings(20, 1, "")
+        )
+    );
+    let update =
+        json!({"id": id, "fields": {"SHOW_FILTER": "S", "IS_SEARCHABLE": "y", "MANDATORY": "Y"}});
+    ok(server.call("crm.contact.userfield.update", update).await);
+    assert_eq!(
+        get(&server, id).await,
+        string_record(
+            id,
+            "FL",
+            ["Y", "Y", "N", "N", "Y", "N"],
+            string_settings(20, 1, "")
+        )
+    );
+}
+
+/// Fact 52: update merges only the settings the REST pass copies for the type; others sent
+/// (a string's SIZE and REGEXP, a url's POPUP, a datetime's USE_SECOND) are ignored.
+#[tokio::test]
+async fn update_changes_only_the_updatable_settings() {
+    let server = server().await;
+    let id = add(
+        &server,
+        json!({"FIELD_NAME": "S", "USER_TYPE_ID": "string", "SETTINGS": {"SIZE": 30}}),
+    )
+    .await;
+    let update = json!({"id": id, "fields": {"SETTINGS": {"SIZE": 60, "ROWS": 3, "REGEXP": "x", "DEFAULT_VALUE": "d"}}});
+    ok(server.call("crm.contact.userfield.update", update).await);
+    assert_eq!(
+        get(&server, id).await,
+        string_record(
+            id,
+            "S",
+            ["N", "N", "N", "Y", "Y", "N"],
+            string_settings(30, 3, "d")
+        )
+    );
+    let url = add(&server, json!({"FIELD_NAME": "U", "USER_TYPE_ID": "url"})).await;
+    let update = json!({"id": url, "fields": {"SETTINGS": {"POPUP": "N", "ROWS": 5}}});
+    ok(server.call("crm.contact.userfield.update", update).await);
+    assert_eq!(
+        get(&server, url).await["SETTINGS"],
+        json!({"POPUP": "Y", "SIZE": 20, "MIN_LENGTH": 0, "MAX_LENGTH": 0, "DEFAULT_VALUE": "", "ROWS": 1})
+    );
+    let dt = add(
+        &server,
+        json!({"FIELD_NAME": "T", "USER_TYPE_ID": "datetime"}),
+    )
+    .await;
+    let fixed = json!({"TYPE": "NOW"});
+    let update =
+        json!({"id": dt, "fields": {"SETTINGS": {"USE_SECOND": "N", "DEFAULT_VALUE": fixed}}});
+    ok(server.call("crm.contact.userfield.update", update).await);
+    assert_eq!(
+        get(&server, dt).await["SETTINGS"],
+        json!({"DEFAULT_VALUE": {"TYPE": "NOW", "VALUE": ""}, "USE_SECOND": "Y", "USE_TIMEZONE": "N"})
+    );
+}
+
+/// Fact 15: a `fields` that is an array, even a list, is the field set; the top level is read
+/// only when `fields` is absent or a scalar.
+#[tokio::test]
+async fn add_reads_the_top_level_only_without_a_fields_array() {
+    let server = server().await;
+    err(
+        server
+            .call(
+                "crm.contact.userfield.add",
+                json!({"fields": [], "FIELD_NAME": "X", "USER_TYPE_ID": "string"}),
+            )
+            .await,
+        400,
+        "",
+        "The 'USER_TYPE_ID' field is not found.\nThe 'FIELD_NAME' field is not found.",
+    );
+    let (status, body) = server
+        .call(
+            "crm.contact.userfield.add",
+            json!({"fields": "x", "FIELD_NAME": "X", "USER_TYPE_ID": "string"}),
+        )
+        .await;
+    assert_eq!((status, body["result"].is_i64()), (200, true), "{body}");
 }
 
 #[tokio::test]
@@ -559,6 +701,91 @@ async fn list_filters_orders_and_lang() {
         400,
         "",
         "Parameter 'filter' must be array.",
+    );
+}
+
+/// Fact 46: filter keys are upper-cased (so `Lang` is the LANG directive, fact 47) and flags
+/// compare exactly: a value that is neither Y nor N matches no field.
+#[tokio::test]
+async fn list_filter_keys_in_any_case_and_exact_flags() {
+    let server = server().await;
+    let id = add(
+        &server,
+        json!({"FIELD_NAME": "A", "USER_TYPE_ID": "integer", "LABEL": "La"}),
+    )
+    .await;
+    let (status, body) = server
+        .call(
+            "crm.contact.userfield.list",
+            json!({"filter": {"Lang": "de", "multiple": "n"}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut body = body;
+    body.as_object_mut().unwrap().remove("time");
+    assert_eq!(
+        body,
+        json!({"result": [{
+            "ID": id.to_string(), "ENTITY_ID": "CRM_CONTACT", "FIELD_NAME": "UF_CRM_A",
+            "USER_TYPE_ID": "integer", "XML_ID": null, "SORT": "100", "MULTIPLE": "N",
+            "MANDATORY": "N", "SHOW_FILTER": "N", "SHOW_IN_LIST": "Y", "EDIT_IN_LIST": "Y",
+            "IS_SEARCHABLE": "N",
+            "SETTINGS": {"SIZE": 20, "MIN_VALUE": 0, "MAX_VALUE": 0, "DEFAULT_VALUE": null},
+            "EDIT_FORM_LABEL": "La", "LIST_COLUMN_LABEL": "La", "LIST_FILTER_LABEL": "La",
+            "ERROR_MESSAGE": "La", "HELP_MESSAGE": "La",
+        }], "total": 1})
+    );
+    let (status, mut body) = server
+        .call(
+            "crm.contact.userfield.list",
+            json!({"filter": {"MULTIPLE": "X"}}),
+        )
+        .await;
+    body.as_object_mut().unwrap().remove("time");
+    assert_eq!((status, body), (200, json!({"result": [], "total": 0})));
+}
+
+/// Fact 40: on a single-value field a LIST naming a new default resets DEF only on the items
+/// it mentions; an unmentioned default stays, so two items can be defaults.
+#[tokio::test]
+async fn update_default_touches_only_listed_items() {
+    let server = server().await;
+    let id = add(
+        &server,
+        json!({"FIELD_NAME": "E", "USER_TYPE_ID": "enumeration", "LIST": [
+            {"VALUE": "a", "DEF": "Y", "XML_ID": "A", "SORT": 10},
+            {"VALUE": "b", "XML_ID": "B", "SORT": 20},
+            {"VALUE": "c", "XML_ID": "C", "SORT": 30},
+        ]}),
+    )
+    .await;
+    let field = get(&server, id).await;
+    let ids: Vec<Value> = field["LIST"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["ID"].clone())
+        .collect();
+    let change = json!([
+        {"ID": ids[1], "VALUE": "b", "XML_ID": "B", "DEF": "N"},
+        {"VALUE": "d", "DEF": "Y", "XML_ID": "D", "SORT": 40},
+    ]);
+    ok(server
+        .call(
+            "crm.contact.userfield.update",
+            json!({"id": id, "fields": {"LIST": change}}),
+        )
+        .await);
+    let field = get(&server, id).await;
+    let d = field["LIST"][3]["ID"].clone();
+    assert_eq!(
+        field["LIST"],
+        json!([
+            {"ID": ids[0], "SORT": "10", "VALUE": "a", "DEF": "Y"},
+            {"ID": ids[1], "SORT": "20", "VALUE": "b", "DEF": "N"},
+            {"ID": ids[2], "SORT": "30", "VALUE": "c", "DEF": "N"},
+            {"ID": d, "SORT": "40", "VALUE": "d", "DEF": "Y"},
+        ])
     );
 }
 

@@ -7,8 +7,9 @@
 //! - Update: an item with an `ID` of this field is deleted by `DEL=Y` or by an empty VALUE, else
 //!   rewritten with the keys it brings (an omitted XML_ID becomes md5(VALUE), fact 39); an `ID`
 //!   of no item of this field is ignored; items without `ID` are appended as on add. On a
-//!   single-value field, when a listed item says `DEF=Y`, the first such item becomes the only
-//!   default of the whole set (we do not keep the server's possible two defaults).
+//!   single-value field, when a listed item says `DEF=Y`, the first such item becomes the
+//!   default and the other listed items are not; items the LIST does not mention keep their
+//!   DEF, so the field can end with two defaults, as on Bitrix24 (fact 40).
 //! - A duplicate XML_ID in the resulting set refuses the whole call with `ERROR_CORE`
 //!   "List item with XML_ID='<value>' already exists" (decision 13).
 
@@ -117,6 +118,7 @@ pub fn plan_update(
     let mut plan = Plan::default();
     let mut current: Vec<EnumItem> = existing.to_vec();
     let mut default_claimed = None;
+    let mut listed = Vec::new();
     for item in php_array_values(list) {
         let id = item.get("ID").map(as_php_int).unwrap_or(0);
         let wants_default = item.get("DEF").is_some_and(is_yes);
@@ -137,11 +139,13 @@ pub fn plan_update(
             continue;
         }
         rewrite(slot, item, value);
+        listed.push(id);
         default_claimed = default_claimed.or(wants_default.then_some(Target::Existing(id)));
     }
     current.retain(|c| !plan.deletes.contains(&c.id));
     if !multiple && let Some(target) = default_claimed {
-        for item in current.iter_mut() {
+        // Fact 40: only the items this LIST mentions are reset.
+        for item in current.iter_mut().filter(|c| listed.contains(&c.id)) {
             item.def = target == Target::Existing(item.id);
         }
         for (i, item) in plan.inserts.iter_mut().enumerate() {
@@ -230,6 +234,9 @@ mod tests {
             (1, false),
             "one default on a single field"
         );
+        // Fact 40: an unlisted default keeps its DEF next to the new one.
+        let plan = plan_update(&existing, &json!([{"VALUE": "d", "DEF": "Y"}]), false, 9).unwrap();
+        assert!(plan.updates.is_empty() && plan.inserts[0].def);
         let clash = json!([{"VALUE": "e", "XML_ID": "x3"}]);
         assert_eq!(
             plan_update(&existing, &clash, true, 9).unwrap_err(),

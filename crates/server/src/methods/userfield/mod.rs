@@ -37,7 +37,7 @@ use serde_json::{Map, Value, json};
 use crate::method;
 use crate::rest::auth::internal;
 use crate::rest::{CallContext, Credential, MethodOutput, MethodResult, Registry};
-use normalize::{core_error, fit_column, flag_off, flag_on, is_yes, text};
+use normalize::{Flag, core_error, fit_column, flag, text};
 use shape::Mode;
 
 /// The entity the contact methods manage.
@@ -97,8 +97,13 @@ async fn add(ctx: CallContext, params: Params) -> MethodResult {
     if !ctx.caller.is_admin() {
         return Err(access_denied());
     }
+    // Fact 15: `fields` is the field set whenever it is an array (a list too); only when it
+    // is absent or a scalar is the whole request read as one.
     let mut fields = match lookup(&params, "fields") {
-        Some(Value::Object(map)) => map.clone(),
+        Some(value) if is_php_array(value) => php_array_entries(value)
+            .into_iter()
+            .map(|(k, v)| (k, v.clone()))
+            .collect(),
         _ => params.clone(),
     };
     let custom = resolve_custom_type(&ctx, &mut fields).await?;
@@ -205,7 +210,7 @@ fn new_field(
     if !errors.is_empty() {
         return Err(core_error(errors.join("\n")));
     }
-    let multiple = user_type_id != "boolean" && flag_off(fields, "MULTIPLE", false);
+    let multiple = user_type_id != "boolean" && flag(fields, "MULTIPLE", Flag::YesAnyCase, false);
     let items = if user_type_id == "enumeration" {
         enums::plan_add(fields.get("LIST"), multiple)?
     } else {
@@ -218,13 +223,14 @@ fn new_field(
         xml_id: text(fields.get("XML_ID")).map(fit_column),
         sort: normalize::sort(fields.get("SORT"), 100),
         multiple,
-        mandatory: flag_off(fields, "MANDATORY", false),
+        mandatory: flag(fields, "MANDATORY", Flag::YesAnyCase, false),
         show_filter: fields
             .get("SHOW_FILTER")
             .map_or("N".into(), |v| normalize::show_filter(v, &user_type_id)),
-        show_in_list: flag_on(fields, "SHOW_IN_LIST", true),
-        edit_in_list: flag_on(fields, "EDIT_IN_LIST", true),
-        is_searchable: flag_off(fields, "IS_SEARCHABLE", false),
+        // Fact 30: only a literal `N` / `Y` moves these off their defaults.
+        show_in_list: flag(fields, "SHOW_IN_LIST", Flag::UnlessLiteralNo, true),
+        edit_in_list: flag(fields, "EDIT_IN_LIST", Flag::UnlessLiteralNo, true),
+        is_searchable: flag(fields, "IS_SEARCHABLE", Flag::LiteralYes, false),
         settings: settings::for_add(&user_type_id, fields.get("SETTINGS")),
         labels: normalize::labels_for_add(fields, &default_label, languages),
         field_name,
@@ -311,10 +317,11 @@ async fn get(ctx: CallContext, params: Params) -> MethodResult {
 async fn list(ctx: CallContext, params: Params) -> MethodResult {
     let order = array_param(&params, "order")?.unwrap_or_default();
     let filter = array_param(&params, "filter")?.unwrap_or_default();
+    // Fact 46: filter keys are upper-cased, so `Lang` is the LANG directive too.
     let lang = filter
-        .get("LANG")
-        .or_else(|| filter.get("lang"))
-        .and_then(as_php_string);
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case("LANG"))
+        .and_then(|(_, value)| as_php_string(value));
     let binds = list_filter(&filter);
     let binds: Vec<(&str, Bind)> = binds.iter().map(|(c, b)| (c.as_str(), b.clone())).collect();
     let order = list_order(&order);
@@ -359,8 +366,13 @@ fn list_filter(filter: &Map<String, Value>) -> Vec<(String, Bind)> {
         };
         let bind = match key.as_str() {
             "ID" | "SORT" => Bind::Int(as_php_int(value)),
+            // Exact equality (fact 46): a value other than Y/N matches no field (stored 0/1).
             "MULTIPLE" | "MANDATORY" | "SHOW_IN_LIST" | "EDIT_IN_LIST" | "IS_SEARCHABLE" => {
-                Bind::Int(i64::from(is_yes(value)))
+                match raw.trim().to_ascii_uppercase().as_str() {
+                    "Y" => Bind::Int(1),
+                    "N" => Bind::Int(0),
+                    _ => Bind::Int(-1),
+                }
             }
             "SHOW_FILTER" => Bind::Text(raw.to_ascii_uppercase()),
             "FIELD_NAME" | "USER_TYPE_ID" | "XML_ID" => Bind::Text(raw),
@@ -447,13 +459,29 @@ fn changed_field(stored: &FieldDef, fields: &Map<String, Value>, languages: &[St
             .filter(|s| !s.is_empty());
     }
     field.sort = normalize::sort(fields.get("SORT"), stored.sort);
-    field.mandatory = flag_off(fields, "MANDATORY", stored.mandatory);
+    // Fact 51: update reads MANDATORY stricter than add, a lower-case `y` is no.
+    field.mandatory = flag(fields, "MANDATORY", Flag::LiteralYes, stored.mandatory);
     if let Some(value) = fields.get("SHOW_FILTER") {
         field.show_filter = normalize::show_filter(value, &stored.user_type_id);
     }
-    field.show_in_list = flag_on(fields, "SHOW_IN_LIST", stored.show_in_list);
-    field.edit_in_list = flag_on(fields, "EDIT_IN_LIST", stored.edit_in_list);
-    field.is_searchable = flag_off(fields, "IS_SEARCHABLE", stored.is_searchable);
+    field.show_in_list = flag(
+        fields,
+        "SHOW_IN_LIST",
+        Flag::UnlessLiteralNo,
+        stored.show_in_list,
+    );
+    field.edit_in_list = flag(
+        fields,
+        "EDIT_IN_LIST",
+        Flag::UnlessLiteralNo,
+        stored.edit_in_list,
+    );
+    field.is_searchable = flag(
+        fields,
+        "IS_SEARCHABLE",
+        Flag::LiteralYes,
+        stored.is_searchable,
+    );
     field.settings = settings::for_update(
         &stored.user_type_id,
         &stored.settings,

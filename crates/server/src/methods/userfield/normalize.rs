@@ -2,11 +2,13 @@
 //! label maps.
 //!
 //! Choices where the specs are open:
-//! - Flags accept `Y`/`N` in any case and JSON booleans (`true` is `Y`); the same coercion is
-//!   used on add and update (the server code's update is stricter about `y` for MANDATORY; we
-//!   prefer one rule a client can rely on).
-//! - `SHOW_FILTER`: `Y` (or `true`) is stored as `E`, `I` for `employee`; the modes `I`, `E`, `S`
-//!   are accepted as they are; anything else is `N`.
+//! - Flags follow the server code (facts 30, 51): on add `MULTIPLE`/`MANDATORY` are `Y` when the
+//!   value upper-cases to `Y`, on update `MANDATORY` only for a literal `Y`; `SHOW_IN_LIST` and
+//!   `EDIT_IN_LIST` are turned off only by a literal `N`, `IS_SEARCHABLE` on only by a literal
+//!   `Y`. JSON booleans are also read as `Y`/`N` (PHP would see `"1"`/`""`; a JSON client
+//!   sending `true` surely means yes).
+//! - `SHOW_FILTER`: `Y` in any case (or `true`) is stored as `E`, `I` for `employee`; anything
+//!   else, the mode letters `I`/`E`/`S` included, is `N` (facts 30, 51).
 //! - Labels: keys for languages the portal does not have are dropped (decision 16).
 //! - Labels, list values and XML_IDs are cut to 255 characters ([`fit_column`]): Bitrix24 keeps
 //!   them in `varchar(255)` columns of a MySQL server it requires to run without strict mode, so
@@ -102,29 +104,47 @@ pub fn is_no(value: &Value) -> bool {
     }
 }
 
-/// A flag that is off unless given as yes.
-pub fn flag_off(fields: &Map<String, Value>, key: &str, current: bool) -> bool {
-    fields.get(key).map_or(current, is_yes)
+/// How a Y/N flag's input is compared (facts 30, 51).
+#[derive(Debug, Clone, Copy)]
+pub enum Flag {
+    /// Yes when the value upper-cases to `Y` (add's MULTIPLE and MANDATORY).
+    YesAnyCase,
+    /// Yes only for a literal `Y` (IS_SEARCHABLE; MANDATORY on update).
+    LiteralYes,
+    /// Yes unless a literal `N` (SHOW_IN_LIST, EDIT_IN_LIST).
+    UnlessLiteralNo,
 }
 
-/// A flag that is on unless given as no.
-pub fn flag_on(fields: &Map<String, Value>, key: &str, current: bool) -> bool {
-    fields.get(key).map_or(current, |v| !is_no(v))
+/// A flag's new value: `current` when the key is absent; JSON booleans as they are.
+pub fn flag(fields: &Map<String, Value>, key: &str, rule: Flag, current: bool) -> bool {
+    let Some(value) = fields.get(key) else {
+        return current;
+    };
+    if let Value::Bool(b) = value {
+        return *b;
+    }
+    let text = as_php_string(value);
+    match rule {
+        Flag::YesAnyCase => text.is_some_and(|s| s.to_uppercase() == "Y"),
+        Flag::LiteralYes => text.as_deref() == Some("Y"),
+        Flag::UnlessLiteralNo => text.as_deref() != Some("N"),
+    }
 }
 
-/// The stored SHOW_FILTER mode for an input value. An application's own type is never in the
-/// filter: the portal cannot know how to filter on it (fact 30).
+/// The stored SHOW_FILTER mode for an input value: only a yes turns the filter on, as `E`, or
+/// `I` for `employee` (facts 30, 51). An application's own type is never in the filter: the
+/// portal cannot know how to filter on it (fact 30).
 pub fn show_filter(value: &Value, user_type_id: &str) -> String {
-    let raw = as_php_string(value)
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_uppercase();
-    let mode = match raw.as_str() {
-        _ if crate::methods::userfield::settings::is_custom_type(user_type_id) => "N",
-        "Y" | "1" if user_type_id == "employee" => "I",
-        "Y" | "1" => "E",
-        "I" | "E" | "S" => raw.as_str(),
-        _ => "N",
+    let yes = match value {
+        Value::Bool(b) => *b,
+        other => as_php_string(other).is_some_and(|s| s.to_uppercase() == "Y"),
+    };
+    let mode = if !yes || crate::methods::userfield::settings::is_custom_type(user_type_id) {
+        "N"
+    } else if user_type_id == "employee" {
+        "I"
+    } else {
+        "E"
     };
     mode.to_string()
 }

@@ -7,8 +7,9 @@
 //!   not parse becomes NONE.
 //! - Keys the type does not know are dropped; the keys the type fills itself (for example `SIZE`
 //!   of a string) are accepted as well as the documented add keys.
-//! - `double` without PRECISION gets 2 (decision 14). On update, `date` defaults are not
-//!   changeable (fact 52) and every other known key is merged.
+//! - `double` without PRECISION gets 2 (decision 14). On update only the keys the server's
+//!   REST pass copies are merged ([`update_keys`], fact 52): a `date` default, a string's `SIZE`
+//!   or any setting of `money`, `url`, `address`, `file` cannot be changed after add.
 
 use b24lite_core::params::{as_php_int, as_php_string};
 use chrono::{NaiveDate, NaiveDateTime};
@@ -298,8 +299,9 @@ pub fn for_update(user_type_id: &str, stored: &Value, given: Option<&Value>) -> 
         out.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
         return Value::Object(out);
     }
+    let keys = update_keys(user_type_id);
     for setting in table(user_type_id) {
-        if user_type_id == "date" && setting.key == "DEFAULT_VALUE" {
+        if !keys.contains(&setting.key) {
             continue;
         }
         if let Some(value) = given.get(setting.key) {
@@ -311,6 +313,28 @@ pub fn for_update(user_type_id: &str, stored: &Value, given: Option<&Value>) -> 
         }
     }
     finish(user_type_id, out)
+}
+
+/// The settings an update may change, per type (fact 52); any other key sent is ignored.
+fn update_keys(user_type_id: &str) -> &'static [&'static str] {
+    match user_type_id {
+        "string" => &["DEFAULT_VALUE", "ROWS"],
+        "integer" | "datetime" => &["DEFAULT_VALUE"],
+        "double" => &["DEFAULT_VALUE", "PRECISION"],
+        "boolean" => &["DEFAULT_VALUE", "DISPLAY"],
+        "enumeration" => &["DISPLAY", "LIST_HEIGHT"],
+        "iblock_section" | "iblock_element" => &[
+            "IBLOCK_TYPE_ID",
+            "IBLOCK_ID",
+            "DEFAULT_VALUE",
+            "DISPLAY",
+            "LIST_HEIGHT",
+            "ACTIVE_FILTER",
+        ],
+        "crm" => &["LEAD", "CONTACT", "COMPANY", "DEAL"],
+        "crm_status" => &["ENTITY_TYPE"],
+        _ => &[],
+    }
 }
 
 /// Type-wide fix-ups: a `crm` field binds to leads when it binds to nothing.
@@ -497,5 +521,12 @@ mod tests {
             (merged["ROWS"].clone(), merged["SIZE"].clone()),
             (json!(3), json!(20))
         );
+        // Fact 52: SIZE is not among a string's updatable settings.
+        let merged = for_update(
+            "string",
+            &for_add("string", None),
+            Some(&json!({"SIZE": 50})),
+        );
+        assert_eq!(merged["SIZE"], json!(20));
     }
 }
