@@ -8,6 +8,11 @@
 //! Readers claim records by writing a `process_id` on them in one statement (`SKIP LOCKED` on
 //! PostgreSQL), so parallel readers get disjoint sets. Records older than [`RETENTION_SECS`] go,
 //! whatever their state, when the application next reads its queue ([`expire`]).
+//!
+//! The two writes that put a record on an object's unclaimed key, [`record`] and [`flag_error`],
+//! take one lock on PostgreSQL ([`lock_queues`]) and so take turns: under READ COMMITTED neither
+//! sees the other's uncommitted row, and an error flag releasing a record while a repeat of its
+//! object was being written failed on the queue's unique key.
 
 use md5::{Digest, Md5};
 use sqlx::any::AnyRow;
@@ -45,6 +50,7 @@ pub async fn record(
     source: (Option<i64>, &str),
     now: UnixTime,
 ) -> Result<Vec<i64>, StoreError> {
+    lock_queues(conn).await?;
     let rows = sqlx::query(
         "INSERT INTO offline_events (app_id, connector, event_name, message_id, event_data, user_id,
                                      process_id, error, timestamp_x, position)
@@ -75,6 +81,20 @@ pub async fn record(
         }
     }
     Ok(apps)
+}
+
+/// Takes, until the transaction ends, the lock that [`record`] and [`flag_error`] share on
+/// PostgreSQL (SQLite's write transactions already run one at a time). One lock for every queue
+/// rather than one per application: an event reaches several applications, and two transactions
+/// taking per-application locks in different orders could deadlock.
+async fn lock_queues(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    if conn.backend_name() == "PostgreSQL" {
+        // Wrapped in a count: the `Any` driver cannot decode the function's `void`.
+        sqlx::query("SELECT COUNT(*) AS n FROM (SELECT pg_advisory_xact_lock(5003, 0)) AS locked")
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// How long a record stays in the queue, claimed or not: the server's agent deletes records
@@ -384,7 +404,8 @@ pub async fn delete_claimed(
 }
 
 /// Flags records of a process as failed and releases them; a flagged record whose object has
-/// an unclaimed record again is dropped (the newer record stands for it).
+/// an unclaimed record again is dropped (the newer record stands for it). Takes the queues'
+/// lock: call it before anything else in its transaction writes the queue (see [`lock_queues`]).
 pub async fn flag_error(
     conn: &mut AnyConnection,
     app_id: i64,
@@ -392,6 +413,7 @@ pub async fn flag_error(
     process_id: &str,
     selection: &Selection,
 ) -> Result<(), StoreError> {
+    lock_queues(conn).await?;
     let selected = selection_sql(selection);
     let drop_sql = format!(
         "DELETE FROM offline_events

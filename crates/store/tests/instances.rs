@@ -1,8 +1,10 @@
 //! What instances sharing a database rely on: the shared rate and operating-time buckets (on both
 //! stores, the rate bucket also under concurrent callers on PostgreSQL), tokens revoked for good
 //! by an uninstall whatever raced with it (both stores), one file-link secret per portal, given
-//! to a portal that predates it and kept by every later start (both stores), and the outbox
-//! notification sent at commit (PostgreSQL).
+//! to a portal that predates it and kept by every later start (both stores), the outbox
+//! notification sent at commit (PostgreSQL), migrations applied once by stores opened together
+//! (PostgreSQL), and the offline queue's merge rule under racing writers and error flags (both
+//! stores; the overlap of uncommitted transactions on PostgreSQL only).
 //! The PostgreSQL parts run when `B24LITE_TEST_POSTGRES_URL` is set, each on a database of its
 //! own that is dropped afterwards.
 
@@ -13,7 +15,7 @@ use b24lite_store::events::{self, NewEvent};
 use b24lite_store::operating;
 use b24lite_store::rate::{self, Bucket};
 use b24lite_store::wakeup::{Listener, Wake};
-use b24lite_store::{Store, outgoing, random};
+use b24lite_store::{Store, offline, outgoing, random};
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
 
@@ -351,5 +353,257 @@ async fn changes_of_credentials_and_fields_are_announced_at_commit() {
     );
 
     drop(listener);
+    store.close().await;
+}
+
+/// Instances starting together on a fresh database each run the migrator at once: sqlx's
+/// advisory lock must let exactly one apply each script while the others wait and find it done.
+#[tokio::test]
+async fn stores_opened_together_apply_each_migration_once() {
+    let Some(database) = PgDatabase::create().await else {
+        eprintln!("skipped: set B24LITE_TEST_POSTGRES_URL");
+        return;
+    };
+    const OPENERS: usize = 6;
+    let opens = (0..OPENERS).map(|_| {
+        let url = database.url.clone();
+        tokio::spawn(async move { Store::open(&url).await })
+    });
+    let mut stores = Vec::new();
+    for (n, open) in opens.collect::<Vec<_>>().into_iter().enumerate() {
+        let opened = open.await.unwrap();
+        stores.push(opened.unwrap_or_else(|e| panic!("opener {n} of {OPENERS} failed: {e}")));
+    }
+    let scripts = b24lite_store::migrations::migrator(b24lite_store::Dialect::Postgres)
+        .iter()
+        .count();
+    let mut conn = PgConnection::connect(&database.url).await.unwrap();
+    let applied: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT version, COUNT(*) FROM _sqlx_migrations WHERE success GROUP BY version",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(applied.len(), scripts, "{applied:?}");
+    assert!(applied.iter().all(|(_, n)| *n == 1), "{applied:?}");
+    conn.close().await.unwrap();
+    for store in stores {
+        store.close().await;
+    }
+}
+
+const REPEATED: &str = "ONCRMCONTACTUSERFIELDUPDATE";
+/// The data of every record in the offline tests: one object, so one `MESSAGE_ID`.
+const OBJECT: &str = r#"{"FIELDS":{"ID":7,"ENTITY_ID":"CRM_CONTACT","FIELD_NAME":"UF_CRM_X"}}"#;
+
+/// An installed application bound offline to [`REPEATED`]; its id.
+async fn offline_app(store: &Store) -> i64 {
+    use b24lite_store::bindings::{self, EventType, NewBinding};
+
+    let mut conn = store.pool().acquire().await.unwrap();
+    let new = NewApp {
+        name: "Offline".into(),
+        handler_url: "http://127.0.0.1:9/install".into(),
+        scopes: vec!["crm".into()],
+    };
+    let app = apps::create(&mut conn, &new, 1000).await.unwrap();
+    apps::install(&mut conn, app.id, 1, true).await.unwrap();
+    let binding = NewBinding {
+        app_id: app.id,
+        event: REPEATED.into(),
+        handler: String::new(),
+        auth_type: 0,
+        event_type: EventType::Offline,
+        connector: String::new(),
+        options: "{}".into(),
+    };
+    bindings::bind(&mut conn, &binding, 1000).await.unwrap();
+    app.id
+}
+
+/// One repeat of the object's change, committed on its own (a change made through the CLI).
+async fn repeat(store: &Store, now: i64) {
+    let mut tx = store.begin_write().await.unwrap();
+    offline::record(&mut tx, REPEATED, OBJECT, Some(1), (None, ""), now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// The application's whole queue, in id order.
+async fn queue(store: &Store, app_id: i64) -> Vec<offline::OfflineRecord> {
+    let mut conn = store.pool().acquire().await.unwrap();
+    let query = offline::Query {
+        app_id,
+        connector: String::new(),
+        filter: Vec::new(),
+        order: vec![(offline::Column::Id, true)],
+    };
+    offline::list(&mut conn, &query, 0, 100).await.unwrap().0
+}
+
+/// Claims the unclaimed record under `process_id` (`event.offline.get` with `clear=0`).
+async fn claim(store: &Store, app_id: i64, process_id: &str) {
+    let mut tx = store.begin_write().await.unwrap();
+    let query = offline::Query {
+        app_id,
+        connector: String::new(),
+        filter: Vec::new(),
+        order: Vec::new(),
+    };
+    let claimed = offline::claim(&mut tx, store.dialect(), &query, false, 50, process_id)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    tx.commit().await.unwrap();
+}
+
+/// `event.offline.error` for the object's record of `process_id`, in a transaction of its own.
+async fn flag(
+    store: &Store,
+    app_id: i64,
+    process_id: &str,
+) -> Result<(), b24lite_store::StoreError> {
+    let mut tx = store.begin_write().await?;
+    let which = offline::Selection::MessageIds(vec![offline::message_id(REPEATED, OBJECT)]);
+    offline::flag_error(&mut tx, app_id, "", process_id, &which).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Writers repeating one object's change at the same time (each on a connection of its own)
+/// leave one unclaimed record for it, and one more beside a record a reader has claimed. Each
+/// rule binds an application of its own, so both run on one store.
+async fn parallel_repeats_rule(store: &Store) {
+    const WRITERS: usize = 12;
+    const REPEATS: i64 = 8;
+    let app_id = offline_app(store).await;
+    for round in 0..2 {
+        let writers = (0..WRITERS).map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for n in 0..REPEATS {
+                    repeat(&store, 2000 + n).await;
+                }
+            })
+        });
+        for writer in writers.collect::<Vec<_>>() {
+            writer.await.unwrap();
+        }
+        let records = queue(store, app_id).await;
+        let unclaimed = records.iter().filter(|r| r.process_id.is_empty()).count();
+        assert_eq!(
+            (records.len(), unclaimed),
+            (round + 1, 1),
+            "round {round}: {} repeats left {records:?}",
+            WRITERS as i64 * REPEATS
+        );
+        claim(store, app_id, &format!("reader{round}")).await;
+    }
+}
+
+/// A record flagged as failed while its object changes again: whichever commits first, one
+/// unclaimed record stands for the object. Sequential here (both orders); the PostgreSQL test
+/// below also makes the two overlap.
+async fn flag_and_repeat_rule(store: &Store) {
+    let app_id = offline_app(store).await;
+    // Repeat first: the flagged record is dropped, the newer one stands.
+    repeat(store, 3000).await;
+    claim(store, app_id, "p1").await;
+    repeat(store, 3001).await;
+    flag(store, app_id, "p1").await.unwrap();
+    let records = queue(store, app_id).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(
+        (records[0].process_id.as_str(), records[0].error),
+        ("", false)
+    );
+
+    // Flag first: the repeat merges into the released record, which keeps its error flag.
+    claim(store, app_id, "p2").await;
+    flag(store, app_id, "p2").await.unwrap();
+    repeat(store, 3002).await;
+    let records = queue(store, app_id).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(
+        (records[0].process_id.as_str(), records[0].error),
+        ("", true)
+    );
+}
+
+#[tokio::test]
+async fn offline_merges_stay_one_record_per_object_on_sqlite() {
+    let (store, _folder) = sqlite().await;
+    parallel_repeats_rule(&store).await;
+    flag_and_repeat_rule(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn offline_merges_stay_one_record_per_object_on_postgres() {
+    let Some(database) = PgDatabase::create().await else {
+        eprintln!("skipped: set B24LITE_TEST_POSTGRES_URL");
+        return;
+    };
+    let store = Store::open(&database.url).await.unwrap();
+    parallel_repeats_rule(&store).await;
+    flag_and_repeat_rule(&store).await;
+    store.close().await;
+}
+
+/// The overlap SQLite's single writer rules out: a repeat is written but not yet committed when
+/// `event.offline.error` releases the claimed record of the same object. The error call must
+/// wait for the repeat and then drop its record, as in the sequential order, not fail on the
+/// queue's unique key.
+#[tokio::test]
+async fn an_error_flag_overlapping_an_uncommitted_repeat_on_postgres() {
+    let Some(database) = PgDatabase::create().await else {
+        eprintln!("skipped: set B24LITE_TEST_POSTGRES_URL");
+        return;
+    };
+    let store = Store::open(&database.url).await.unwrap();
+    let app_id = offline_app(&store).await;
+    repeat(&store, 4000).await;
+    claim(&store, app_id, "p1").await;
+
+    let mut writer = store.begin_write().await.unwrap();
+    offline::record(&mut writer, REPEATED, OBJECT, Some(1), (None, ""), 4001)
+        .await
+        .unwrap();
+    let flagging = {
+        let store = store.clone();
+        tokio::spawn(async move { flag(&store, app_id, "p1").await })
+    };
+    // Bounded wait until the flagging transaction is blocked behind the writer.
+    let mut watcher = PgConnection::connect(&database.url).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline && !flagging.is_finished(),
+            "the error call neither waited for the uncommitted repeat nor finished"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    writer.commit().await.unwrap();
+
+    let flagged = flagging.await.unwrap();
+    assert!(flagged.is_ok(), "event.offline.error failed: {flagged:?}");
+    let records = queue(&store, app_id).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(
+        (records[0].process_id.as_str(), records[0].error),
+        ("", false)
+    );
+    watcher.close().await.unwrap();
     store.close().await;
 }

@@ -323,10 +323,13 @@ async fn error(ctx: CallContext, params: Params) -> MethodResult {
     }
     let which = Selection::MessageIds(message_ids);
     let mut tx = ctx.state.store.begin_write().await.map_err(internal)?;
-    expire(&ctx, &mut tx, query.app_id).await?;
+    // Flag first: it takes the queues' lock, and rows deleted by an expiry before it could hold
+    // up a repeat that already has the lock (a deadlock). A record both flagged and expired
+    // goes either way.
     offline::flag_error(&mut tx, query.app_id, &query.connector, &process_id, &which)
         .await
         .map_err(internal)?;
+    expire(&ctx, &mut tx, query.app_id).await?;
     tx.commit().await.map_err(internal)?;
     Ok(MethodOutput::new(true))
 }

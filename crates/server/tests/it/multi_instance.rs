@@ -1,8 +1,11 @@
 //! Several `b24lite serve` processes on one PostgreSQL database: one rate and operating-time
 //! budget, refresh tokens spent once however the instances race, a portal prepared once by
 //! instances starting together, wake-ups across instances, and a delivery queue that loses
-//! nothing when an instance is killed. Instances share only PostgreSQL (one process owns a
-//! SQLite file), so on SQLite the multi-instance tests print a note and return.
+//! nothing when an instance is killed. Racing calls through several instances: one FIELD_NAME
+//! added once, enumeration items appended without loss, one rate bucket, one offline record per
+//! changed object, and tokens minted during an uninstall revoked for good. Instances share only
+//! PostgreSQL (one process owns a SQLite file): on SQLite the tests that need several instances
+//! print a note and return, and the racing-call tests race inside one server.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -504,5 +507,382 @@ async fn three_instances_deliver_everything_when_one_is_killed() {
         stored.len(),
         in_flight.len(),
         started.elapsed(),
+    );
+}
+
+/// `more` instances beside `first` on its PostgreSQL database; none on SQLite, where the calls
+/// of the tests below race inside one server instead.
+async fn siblings_of(first: &TestServer, more: usize, args: &[&str]) -> Vec<TestServer> {
+    let mut siblings = Vec::new();
+    for _ in 0..more {
+        match first.start_sibling(args).await {
+            Some(sibling) => siblings.push(sibling),
+            None => break,
+        }
+    }
+    siblings
+}
+
+fn spread<'a>(first: &'a TestServer, siblings: &'a [TestServer]) -> Vec<&'a TestServer> {
+    std::iter::once(first).chain(siblings).collect()
+}
+
+/// Calls `method` through `server`'s administrator webhook as a task of its own, so that calls
+/// race.
+fn spawn_call(
+    server: &TestServer,
+    method: &str,
+    params: Value,
+) -> tokio::task::JoinHandle<(u16, Value)> {
+    let url = format!("{}{method}", server.webhook_url);
+    let client = server.client().clone();
+    tokio::spawn(async move {
+        crate::utils::decode(client.post(url).json(&params).send().await.unwrap()).await
+    })
+}
+
+/// Calls `method` `n` times at once, spread round-robin over `servers`, with the parameters
+/// `params(i)`; the answers in call order.
+async fn race(
+    servers: &[&TestServer],
+    n: usize,
+    method: &str,
+    params: impl Fn(usize) -> Value,
+) -> Vec<(u16, Value)> {
+    let calls: Vec<_> = (0..n)
+        .map(|i| spawn_call(servers[i % servers.len()], method, params(i)))
+        .collect();
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await.unwrap());
+    }
+    answers
+}
+
+/// Events of `name` in the outbox.
+async fn events_named(server: &TestServer, name: &str) -> i64 {
+    let store = server.open_store().await;
+    let count = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM events WHERE name = $1")
+        .bind(name)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    store.close().await;
+    count
+}
+
+/// Racing calls per round in the tests below, spread over the instances.
+const RACERS: usize = 12;
+
+/// Runs on both stores: adds of one FIELD_NAME racing through three instances (within one
+/// server on SQLite). One wins; every other gets Bitrix24's duplicate-name error and leaves
+/// neither a field nor an event behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_adds_of_one_name_through_three_instances_one_wins() {
+    let first = TestServer::start().await;
+    let siblings = siblings_of(&first, 2, &[]).await;
+    let servers = spread(&first, &siblings);
+    const NAMES: usize = 4;
+    for round in 0..NAMES {
+        let name = format!("UF_CRM_RACE{round}");
+        let fields = json!({"fields": {"FIELD_NAME": name, "USER_TYPE_ID": "string"}});
+        let answers = race(&servers, RACERS, "crm.contact.userfield.add", |_| {
+            fields.clone()
+        })
+        .await;
+        let (won, lost): (Vec<_>, Vec<_>) = answers.into_iter().partition(|(s, _)| *s == 200);
+        assert_eq!(
+            won.len(),
+            1,
+            "{name}: {} of {RACERS} adds through {} instances succeeded: {won:?}",
+            won.len(),
+            servers.len()
+        );
+        let duplicate = json!({
+            "error": "ERROR_CORE",
+            "error_description": format!("The field {name} for the CRM_CONTACT object already exists.")
+        });
+        for (status, body) in &lost {
+            assert_eq!((*status, body), (400, &duplicate));
+        }
+    }
+    let (status, list) = first.call("crm.contact.userfield.list", json!({})).await;
+    assert_eq!(
+        (status, &list["total"]),
+        (200, &json!(NAMES)),
+        "{NAMES} names raced: {list}"
+    );
+    assert_eq!(events_named(&first, ADD).await, NAMES as i64);
+}
+
+/// Runs on both stores: LIST updates of one enumeration field racing through three instances
+/// each append their item, with ids of their own; the same new item from every instance is added
+/// once and refused to the others as a duplicate XML_ID.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_list_updates_through_three_instances_keep_every_item() {
+    let first = TestServer::start().await;
+    let siblings = siblings_of(&first, 2, &[]).await;
+    let servers = spread(&first, &siblings);
+    let fields = json!({"fields": {
+        "FIELD_NAME": "ENUM_RACE", "USER_TYPE_ID": "enumeration", "MULTIPLE": "Y",
+        "LIST": [{"VALUE": "seed"}],
+    }});
+    let (status, body) = first.call("crm.contact.userfield.add", fields).await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["result"].as_i64().unwrap();
+    let update = "crm.contact.userfield.update";
+
+    let answers = race(
+        &servers,
+        RACERS,
+        update,
+        |n| json!({"id": id, "fields": {"LIST": [{"VALUE": format!("v{n}")}]}}),
+    )
+    .await;
+    for (n, (status, body)) in answers.iter().enumerate() {
+        assert_eq!(
+            (*status, &body["result"]),
+            (200, &json!(true)),
+            "update {n}"
+        );
+    }
+    let items = |body: &Value| -> Vec<(String, String)> {
+        body["result"]["LIST"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| {
+                let text = |key: &str| item[key].as_str().unwrap().to_string();
+                (text("ID"), text("VALUE"))
+            })
+            .collect()
+    };
+    let (_, body) = first
+        .call("crm.contact.userfield.get", json!({"id": id}))
+        .await;
+    let stored = items(&body);
+    let ids: HashSet<&String> = stored.iter().map(|(id, _)| id).collect();
+    let values: HashSet<&str> = stored.iter().map(|(_, value)| value.as_str()).collect();
+    let expected: Vec<String> = (0..RACERS)
+        .map(|n| format!("v{n}"))
+        .chain(["seed".to_string()])
+        .collect();
+    let expected: HashSet<&str> = expected.iter().map(String::as_str).collect();
+    assert_eq!(
+        (stored.len(), ids.len()),
+        (RACERS + 1, RACERS + 1),
+        "{RACERS} racing appends to one item: {stored:?}"
+    );
+    assert_eq!(values, expected);
+
+    // The same item from every instance: the first to commit adds it.
+    let same = json!({"id": id, "fields": {"LIST": [{"VALUE": "same", "XML_ID": "SAME"}]}});
+    let answers = race(&servers, RACERS, update, |_| same.clone()).await;
+    let (won, lost): (Vec<_>, Vec<_>) = answers.into_iter().partition(|(s, _)| *s == 200);
+    assert_eq!(
+        won.len(),
+        1,
+        "{} of {RACERS} adds of one XML_ID succeeded",
+        won.len()
+    );
+    let duplicate = json!({
+        "error": "ERROR_CORE",
+        "error_description": "List item with XML_ID='SAME' already exists"
+    });
+    for (status, body) in &lost {
+        assert_eq!((*status, body), (400, &duplicate));
+    }
+    let (_, body) = first
+        .call("crm.contact.userfield.get", json!({"id": id}))
+        .await;
+    assert_eq!(items(&body).len(), RACERS + 2, "{body}");
+}
+
+/// Runs on both stores: calls of one webhook racing through three instances fill one bucket,
+/// as one server's would: exactly its size gets through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_calls_through_three_instances_share_one_rate_bucket() {
+    // A bucket of 10 that frees a place once in 1000 s: nothing drains while the test runs.
+    let args = ["--rate-limit", "0.001:10"];
+    let first = TestServer::start_with(&args).await;
+    let siblings = siblings_of(&first, 2, &args).await;
+    let servers = spread(&first, &siblings);
+    const CALLS: usize = 30;
+    let answers = race(&servers, CALLS, "server.time", |_| json!({})).await;
+    let admitted = answers.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(
+        admitted,
+        10,
+        "{admitted} of {CALLS} racing calls through {} instances admitted",
+        servers.len()
+    );
+    for (status, body) in answers.iter().filter(|(s, _)| *s != 200) {
+        assert_eq!(
+            (*status, body["error"].as_str()),
+            (503, Some("QUERY_LIMIT_EXCEEDED")),
+            "{body}"
+        );
+    }
+}
+
+/// Runs on both stores: changes of one field racing through three instances queue one offline
+/// record for it (the merge rule), not one per change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_changes_of_one_field_queue_one_offline_record() {
+    let first = TestServer::start().await;
+    let siblings = siblings_of(&first, 2, &[]).await;
+    let servers = spread(&first, &siblings);
+    let app = first.install_app("crm", &[]);
+    let update = "ONCRMCONTACTUSERFIELDUPDATE";
+    let bind = json!({"event": update, "event_type": "offline"});
+    let (status, body) = first.app_call(&app.access_token, "event.bind", bind).await;
+    assert_eq!(status, 200, "{body}");
+    let fields = json!({"fields": {"FIELD_NAME": "MERGED", "USER_TYPE_ID": "string"}});
+    let (status, body) = first.call("crm.contact.userfield.add", fields).await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["result"].as_i64().unwrap();
+
+    let answers = race(
+        &servers,
+        RACERS,
+        "crm.contact.userfield.update",
+        |n| json!({"id": id, "fields": {"SORT": 100 + n}}),
+    )
+    .await;
+    for (n, (status, body)) in answers.iter().enumerate() {
+        assert_eq!(
+            (*status, &body["result"]),
+            (200, &json!(true)),
+            "update {n}"
+        );
+    }
+    let (status, body) = first
+        .app_call(&app.access_token, "event.offline.list", json!({}))
+        .await;
+    assert_eq!(
+        (status, &body["total"]),
+        (200, &json!(1)),
+        "{RACERS} racing updates of one field: {body}"
+    );
+    assert_eq!(body["result"][0]["EVENT_NAME"], update);
+    assert_eq!(events_named(&first, update).await, RACERS as i64);
+}
+
+/// Refreshes until one is refused, alternating over `servers` from `chain`; every access token
+/// issued goes to `issued`. Returns the refusal and the refresh token it refused.
+async fn refresh_chain(
+    servers: &[&TestServer],
+    app: &InstalledApp,
+    chain: usize,
+    mut refresh_token: String,
+    issued: &std::sync::Mutex<Vec<String>>,
+    refreshed: &AtomicUsize,
+) -> ((u16, Value), String) {
+    for n in 0..10_000 {
+        let server = servers[(chain + n) % servers.len()];
+        let (status, body) = refresh(server, app, &refresh_token).await.unwrap();
+        if status != 200 {
+            return ((status, body), refresh_token);
+        }
+        let text = |key: &str| body[key].as_str().unwrap().to_string();
+        issued.lock().unwrap().push(text("access_token"));
+        refresh_token = text("refresh_token");
+        refreshed.fetch_add(1, Ordering::SeqCst);
+    }
+    panic!("chain {chain}: 10000 refreshes and no uninstall");
+}
+
+/// Runs on both stores: refresh chains race an uninstall through two instances. Whatever was
+/// minted while it committed, no token works once it is done, nor after a reinstall, whose own
+/// token works on every instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tokens_refreshed_while_an_uninstall_commits_stay_revoked() {
+    let first = TestServer::start().await;
+    let siblings = siblings_of(&first, 1, &[]).await;
+    let servers = spread(&first, &siblings);
+    let app = first.install_app("crm", &[]);
+    const CHAINS: usize = 4;
+    let mut starts = vec![app.tokens.clone()];
+    for _ in 1..CHAINS {
+        starts.push(first.user_tokens(&app, 1).await);
+    }
+    let issued = std::sync::Mutex::new(
+        starts
+            .iter()
+            .map(|t| t["access_token"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>(),
+    );
+    let refreshed = AtomicUsize::new(0);
+
+    // The uninstall comes once the chains are well under way.
+    let uninstall = async {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while refreshed.load(Ordering::SeqCst) < 5 * CHAINS {
+            assert!(
+                Instant::now() < deadline,
+                "{} refreshes in 60 s",
+                refreshed.load(Ordering::SeqCst)
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let path = format!("/admin/apps/{}/uninstall", app.client_id);
+        first.admin("POST", &path, None).await
+    };
+    let chain = |n: usize| {
+        let token = starts[n]["refresh_token"].as_str().unwrap().to_string();
+        refresh_chain(&servers, &app, n, token, &issued, &refreshed)
+    };
+    let (uninstalled, a, b, c, d) = tokio::join!(uninstall, chain(0), chain(1), chain(2), chain(3));
+    assert_eq!(uninstalled.0, 200, "{}", uninstalled.1);
+    let ends = [a, b, c, d];
+    for ((status, body), _) in &ends {
+        // Refused by the token's revocation, or by the application's removal.
+        let error = body["error"].as_str();
+        assert!(
+            matches!(
+                (*status, error),
+                (400, Some("invalid_grant")) | (402, Some("PAYMENT_REQUIRED"))
+            ),
+            "{status} {body}"
+        );
+    }
+    let issued = issued.into_inner().unwrap();
+    let invalid = json!({"error": "invalid_token", "error_description": "The access token provided is invalid."});
+    let all_refused = async |phase: &str| {
+        for server in &servers {
+            for token in &issued {
+                let answer = server.app_call(token, "app.info", json!({})).await;
+                assert_eq!(
+                    answer,
+                    (401, invalid.clone()),
+                    "{phase}: one of {} tokens issued works",
+                    issued.len()
+                );
+            }
+        }
+    };
+    all_refused("uninstalled").await;
+
+    // A reinstall brings none of them back, nor any refresh token a chain held.
+    let tokens: Value =
+        serde_json::from_str(&first.cli(&["app", "install", "--client-id", &app.client_id]))
+            .unwrap();
+    all_refused("reinstalled").await;
+    for (_, refresh_token) in &ends {
+        let (status, body) = refresh(&first, &app, refresh_token).await.unwrap();
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+    }
+    let token = tokens["access_token"].as_str().unwrap();
+    for server in &servers {
+        assert_eq!(server.app_call(token, "app.info", json!({})).await.0, 200);
+    }
+    eprintln!(
+        "\ntokens_refreshed_while_an_uninstall_commits_stay_revoked: {} tokens issued by {CHAINS} \
+         chains over {} instances, all refused after the uninstall",
+        issued.len(),
+        servers.len()
     );
 }

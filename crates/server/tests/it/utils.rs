@@ -154,6 +154,12 @@ impl TestServer {
     /// An access token of `user_id` for an installed application, through the
     /// authorization-code flow (how a user who opens the application gets tokens of their own).
     pub async fn user_token(&self, app: &InstalledApp, user_id: i64) -> String {
+        let tokens = self.user_tokens(app, user_id).await;
+        tokens["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// The whole token answer of [`TestServer::user_token`]'s flow, refresh token included.
+    pub async fn user_tokens(&self, app: &InstalledApp, user_id: i64) -> Value {
         let no_redirects = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -180,7 +186,7 @@ impl TestServer {
             (200, &json!(user_id)),
             "{tokens}"
         );
-        tokens["access_token"].as_str().unwrap().to_string()
+        tokens
     }
 
     /// Calls a method as an application: `/rest/{method}` with `auth` in a JSON body.
