@@ -4,6 +4,14 @@ use serde_json::{Value, json};
 
 use crate::utils::{TestServer, rest_error as error};
 
+/// A second bind of the same handler (fact 87.9).
+fn already_binded() -> Value {
+    error(
+        "ERROR_CORE",
+        "Unable to set event handler: Handler already binded",
+    )
+}
+
 #[tokio::test]
 async fn bind_get_unbind() {
     let server = TestServer::start().await;
@@ -14,16 +22,7 @@ async fn bind_get_unbind() {
         json!(true)
     );
     let (status, body) = server.app_call(&token, "event.bind", bind).await;
-    assert_eq!(
-        (status, body),
-        (
-            400,
-            error(
-                "ERROR_CORE",
-                "Unable to set event handler: Handler already binded"
-            )
-        )
-    );
+    assert_eq!((status, body), (400, already_binded()));
 
     let offline = json!({"event": "ONCRMCONTACTUSERFIELDDELETE", "event_type": "offline", "auth_connector": "c1"});
     assert_eq!(
@@ -35,16 +34,7 @@ async fn bind_get_unbind() {
     );
     // The same connector twice is the same duplicate.
     let (status, body) = server.app_call(&token, "event.bind", offline).await;
-    assert_eq!(
-        (status, body),
-        (
-            400,
-            error(
-                "ERROR_CORE",
-                "Unable to set event handler: Handler already binded"
-            )
-        )
-    );
+    assert_eq!((status, body), (400, already_binded()));
     let (_, body) = server.app_call(&token, "event.get", json!({})).await;
     assert_eq!(
         body["result"],

@@ -639,13 +639,7 @@ async fn parallel_list_updates_through_three_instances_keep_every_item() {
         |n| json!({"id": id, "fields": {"LIST": [{"VALUE": format!("v{n}")}]}}),
     )
     .await;
-    for (n, (status, body)) in answers.iter().enumerate() {
-        assert_eq!(
-            (*status, &body["result"]),
-            (200, &json!(true)),
-            "update {n}"
-        );
-    }
+    all_succeed(&answers, "update");
     let items = |body: &Value| -> Vec<(String, String)> {
         body["result"]["LIST"]
             .as_array()
@@ -749,13 +743,7 @@ async fn parallel_changes_of_one_field_queue_one_offline_record() {
         |n| json!({"id": id, "fields": {"SORT": 100 + n}}),
     )
     .await;
-    for (n, (status, body)) in answers.iter().enumerate() {
-        assert_eq!(
-            (*status, &body["result"]),
-            (200, &json!(true)),
-            "update {n}"
-        );
-    }
+    all_succeed(&answers, "update");
     let (status, body) = first
         .app_call(&app.access_token, "event.offline.list", json!({}))
         .await;
@@ -885,4 +873,15 @@ async fn tokens_refreshed_while_an_uninstall_commits_stay_revoked() {
         issued.len(),
         servers.len()
     );
+}
+
+/// Every racing call answered 200 with `true`.
+fn all_succeed(answers: &[(u16, Value)], what: &str) {
+    for (n, (status, body)) in answers.iter().enumerate() {
+        assert_eq!(
+            (*status, &body["result"]),
+            (200, &json!(true)),
+            "{what} {n}"
+        );
+    }
 }
