@@ -300,6 +300,7 @@ async fn test(ctx: CallContext, mut params: Params) -> MethodResult {
         request_id: ctx.request.request_id.clone(),
         auth_connector: ctx.request.auth_connector.clone(),
         app_id: Some(app_id),
+        event_ttl: ctx.caller.event_ttl,
     };
     let mut tx = ctx.state.store.begin_write().await.map_err(internal)?;
     b24lite_store::events::record(&mut tx, &event, ctx.state.clock.now())
