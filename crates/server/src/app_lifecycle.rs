@@ -109,6 +109,7 @@ pub async fn install(
         request_id: lifecycle_request_id(),
         auth_connector: None,
         app_id: Some(app.id),
+        event_ttl: events::EVENT_TTL,
     };
     events::record(&mut tx, &event, now).await?;
     let tokens = apps::issue_tokens(&mut tx, app.id, how.user_id, now, how.lifetimes).await?;
@@ -160,6 +161,7 @@ pub async fn update(
         request_id: lifecycle_request_id(),
         auth_connector: None,
         app_id: Some(app.id),
+        event_ttl: events::EVENT_TTL,
     };
     events::record(&mut tx, &event, now).await?;
     let app = find(&mut tx, client_id).await?;
@@ -184,6 +186,7 @@ pub async fn uninstall(
         request_id: lifecycle_request_id(),
         auth_connector: None,
         app_id: Some(app.id),
+        event_ttl: events::EVENT_TTL,
     };
     let event_id = events::record(&mut tx, &event, now).await?;
     let reason = "application uninstalled";

@@ -265,6 +265,25 @@ pub async fn issue_tokens(
     Ok(pair)
 }
 
+/// [`issue_tokens`] for an event delivery: the access token carries the event session TTL of the
+/// event (reference fact 70), which a call made with it inherits, one less.
+pub async fn issue_event_tokens(
+    conn: &mut AnyConnection,
+    app_id: i64,
+    user_id: i64,
+    now: UnixTime,
+    lifetimes: Lifetimes,
+    event_ttl: i64,
+) -> Result<TokenPair, StoreError> {
+    let pair = issue_tokens(conn, app_id, user_id, now, lifetimes).await?;
+    sqlx::query("INSERT INTO event_tokens (access_token, event_ttl) VALUES ($1, $2)")
+        .bind(&pair.access_token)
+        .bind(event_ttl)
+        .execute(conn)
+        .await?;
+    Ok(pair)
+}
+
 /// Exchanges a refresh token of `app_id` for a new pair; `None` when it is unknown, used,
 /// revoked or expired.
 pub async fn refresh(
@@ -298,6 +317,8 @@ pub struct AccessGrant {
     pub user_id: i64,
     pub expires_at: UnixTime,
     pub revoked: bool,
+    /// The event session TTL of a token minted for an event delivery; `None` for others.
+    pub event_ttl: Option<i64>,
 }
 
 /// An access token with its application and user, as a call authenticated by it needs them.
@@ -326,9 +347,10 @@ pub async fn token_credentials(
 ) -> Result<Option<TokenCredentials>, StoreError> {
     let row = sqlx::query(
         "SELECT t.app_id AS grant_app_id, t.user_id AS grant_user_id, t.access_expires_at,
-                t.revoked, a.id AS app_id, a.client_id, a.scopes, a.installed,
+                t.revoked, s.event_ttl, a.id AS app_id, a.client_id, a.scopes, a.installed,
                 u.id, u.name, u.last_name, u.email, u.gender, u.time_zone, u.is_admin, u.active
          FROM oauth_tokens t
+         LEFT JOIN event_tokens s ON s.access_token = t.access_token
          LEFT JOIN apps a ON a.id = t.app_id
          LEFT JOIN users u ON u.id = t.user_id
          WHERE t.access_token = $1",
@@ -342,6 +364,7 @@ pub async fn token_credentials(
         user_id: row.try_get("grant_user_id")?,
         expires_at: row.try_get("access_expires_at")?,
         revoked: flag(&row, "revoked")?,
+        event_ttl: row.try_get("event_ttl")?,
     };
     let app = match row.try_get::<Option<i64>, _>("app_id")? {
         Some(id) => {

@@ -37,6 +37,8 @@ pub struct Claimed {
     pub attempts: i64,
     pub event: String,
     pub data: serde_json::Value,
+    /// The event session TTL the tokens minted for this delivery carry (fact 70).
+    pub event_ttl: i64,
     /// The subscriber, or `None` when its webhook or handler was deleted.
     pub target: Option<Target>,
 }
@@ -151,7 +153,7 @@ async fn load_claimed(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<Claim
     let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
     let sql = format!(
         "SELECT d.id, d.event_id, d.handler_id, d.attempts, e.name, e.data, e.user_id,
-                w.id AS webhook_id, w.url, w.application_token, w.policy, w.enabled,
+                e.event_ttl, w.id AS webhook_id, w.url, w.application_token, w.policy, w.enabled,
                 w.signing_secret,
                 h.handler, h.auth_type, a.id AS app_id, a.application_token AS app_token,
                 a.scopes AS app_scopes, a.status AS app_status, a.installed,
@@ -196,6 +198,7 @@ fn claimed_from_row(row: &AnyRow) -> Result<Claimed, StoreError> {
         attempts: row.try_get("attempts")?,
         event: row.try_get("name")?,
         data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+        event_ttl: row.try_get("event_ttl")?,
         target,
     })
 }

@@ -8,12 +8,22 @@
 //!
 //! An event that changes an application's offline queue also raises `ONOFFLINEEVENT` for that
 //! application's online handlers of it, paced by each binding's `minTimeout` ([`notify_offline`]).
+//!
+//! Loop protection (reference fact 70): every event carries the event session TTL of the request
+//! that caused it, [`EVENT_TTL`] unless that request was authenticated with a token delivered by
+//! an event, in which case it is one less than that token's. The tokens minted for an event's
+//! deliveries carry its TTL. An event at TTL 0 is still written to the log, but is delivered to
+//! no one, online or offline, so a handler that writes back on every event is cut off after
+//! seven rounds.
 
 use md5::{Digest, Md5};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::{StoreError, UnixTime};
+
+/// The event session TTL of a request not made with a token that came from an event (fact 70).
+pub const EVENT_TTL: i64 = 7;
 
 /// An event to record. `data` is the `data` tree of the delivery (`{"FIELDS": {...}}`).
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +40,8 @@ pub struct NewEvent {
     /// The application whose call caused it, if any; for an application event (`ONAPP*`,
     /// `ONOFFLINEEVENT`) the application it is about, the only one it is delivered to.
     pub app_id: Option<i64>,
+    /// Event session TTL of the request ([`EVENT_TTL`] for most); 0 or less: not dispatched.
+    pub event_ttl: i64,
 }
 
 /// A recorded event.
@@ -53,6 +65,10 @@ pub async fn record(
     let name = event.name.to_ascii_uppercase();
     let data = event.data.to_string();
     let inserted = insert(conn, event, &name, &data, now).await?;
+    // Fact 70: a request whose event session ran out dispatches nothing at all.
+    if event.event_ttl <= 0 {
+        return Ok(inserted.id);
+    }
     fan_out(conn, inserted.id, &name, &data, event, now).await?;
     if inserted.offline_bound {
         let source = (event.app_id, event.auth_connector.as_deref().unwrap_or(""));
@@ -81,8 +97,9 @@ async fn insert(
     now: UnixTime,
 ) -> Result<Inserted, StoreError> {
     let row = sqlx::query(
-        "INSERT INTO events (name, data, user_id, request_id, auth_connector, app_id, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        "INSERT INTO events (name, data, user_id, request_id, auth_connector, app_id, created_at,
+                             event_ttl)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          RETURNING id,
                    CASE WHEN EXISTS (SELECT 1 FROM event_handlers h
                                      WHERE h.event = $1 AND h.event_type = 'offline')
@@ -95,6 +112,7 @@ async fn insert(
     .bind(&event.auth_connector)
     .bind(event.app_id)
     .bind(now)
+    .bind(event.event_ttl)
     .fetch_one(&mut *conn)
     .await?;
     Ok(Inserted {
@@ -208,6 +226,7 @@ async fn notify_offline(
         request_id: cause.request_id.clone(),
         auth_connector: None,
         app_id: Some(app_id),
+        event_ttl: cause.event_ttl,
     };
     let data = notice.data.to_string();
     let event_id = insert(conn, &notice, &notice.name, &data, now).await?.id;

@@ -50,6 +50,12 @@ const SCRIPTS: &[Script] = &[
         postgres: include_str!("../migrations/postgres/0004_signing.sql"),
     },
     Script {
+        version: 4003,
+        description: "event session",
+        sqlite: include_str!("../migrations/sqlite/0004_event_session.sql"),
+        postgres: include_str!("../migrations/postgres/0004_event_session.sql"),
+    },
+    Script {
         version: 5001,
         description: "apps",
         sqlite: include_str!("../migrations/sqlite/0005_apps.sql"),

@@ -282,6 +282,7 @@ async fn outbox_notification_arrives_at_commit_only() {
         request_id: request.into(),
         auth_connector: None,
         app_id: None,
+        event_ttl: events::EVENT_TTL,
     };
 
     // Rolled back: nothing is announced. An event nobody subscribes to: nothing either.

@@ -26,6 +26,7 @@ fn event(name: &str, id: i64, request: &str) -> NewEvent {
         request_id: request.into(),
         auth_connector: None,
         app_id: None,
+        event_ttl: events::EVENT_TTL,
     }
 }
 

@@ -180,7 +180,7 @@ async fn deliver(engine: &Engine, owner: &str, row: &Claimed) -> Finished {
 
 /// The body of a delivery to an application: a fresh access token of the binding's user (or
 /// of the user who made the change) goes into `auth`, minted just before sending, with its
-/// refresh token when the event sends one.
+/// refresh token when the event sends one. The token carries the event's session TTL (fact 70).
 async fn app_body(
     engine: &Engine,
     row: &Claimed,
@@ -202,9 +202,15 @@ async fn app_body(
     let tokens = match user_id {
         Some(user_id) => {
             let lifetimes = engine.state.config.token_lifetimes();
-            let pair =
-                b24lite_store::apps::issue_tokens(&mut conn, app.app_id, user_id, ts, lifetimes)
-                    .await?;
+            let pair = b24lite_store::apps::issue_event_tokens(
+                &mut conn,
+                app.app_id,
+                user_id,
+                ts,
+                lifetimes,
+                row.event_ttl,
+            )
+            .await?;
             Some(payload::AppTokens {
                 access_token: pair.access_token,
                 expires: pair.access_expires_at,

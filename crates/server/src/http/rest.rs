@@ -219,7 +219,9 @@ fn merge_params(query: Params, body: BodyParams) -> (Params, Option<String>) {
         .or(body.bearer);
     let mut params = query;
     params::merge_over(&mut params, body.params);
-    params.remove("auth");
+    // Removed in place: the other parameters keep their order, as PHP's unset leaves it (the
+    // order `event.test` echoes them in).
+    params.shift_remove("auth");
     (params, access_token)
 }
 
@@ -227,7 +229,7 @@ fn merge_params(query: Params, body: BodyParams) -> (Params, Option<String>) {
 /// method (the server code clears both), so it moves from the parameters into the context.
 fn call_context(state: &AppState, caller: crate::rest::Caller, params: &mut Params) -> CallContext {
     let auth_connector = params
-        .remove("auth_connector")
+        .shift_remove("auth_connector")
         .as_ref()
         .and_then(as_php_string)
         .filter(|c| !c.is_empty());

@@ -82,6 +82,7 @@ async fn webhook_caller(state: &AppState, user_id: &str, token: &str) -> Result<
             webhook_id: hook.id,
             scopes: hook.scopes,
         },
+        event_ttl: b24lite_store::events::EVENT_TTL,
     })
 }
 
@@ -189,6 +190,11 @@ async fn app_caller(state: &AppState, token: &str) -> Result<Caller, RestError> 
             client_id: app.client_id,
             scopes: app.scopes,
         },
+        // Fact 70: a token delivered by an event passes its session on, one step lower.
+        event_ttl: found
+            .grant
+            .event_ttl
+            .map_or(b24lite_store::events::EVENT_TTL, |ttl| (ttl - 1).max(0)),
     })
 }
 

@@ -105,8 +105,8 @@ async fn run_command(ctx: &CallContext, command: &Value, done: &Results) -> Meth
     let mut params =
         parse_form(query.as_bytes()).map_err(|e| RestError::invalid_request(e.to_string()))?;
     // Sub-calls always run with the outer call's credentials and connector.
-    params.remove("auth");
-    params.remove("auth_connector");
+    params.shift_remove("auth");
+    params.shift_remove("auth_connector");
     params
         .values_mut()
         .for_each(|value| substitute_in_value(value, done));

@@ -32,6 +32,10 @@ pub struct Caller {
     /// The user the call acts as (for the console, the administrator whose rights it has).
     pub user: User,
     pub credential: Credential,
+    /// The event session TTL of the request (reference fact 70): one less than that of the
+    /// access token when the token came from an event delivery, else the full
+    /// [`b24lite_store::events::EVENT_TTL`]. Events the call records carry it.
+    pub event_ttl: i64,
 }
 
 impl Caller {
@@ -42,6 +46,7 @@ impl Caller {
         Caller {
             user: admin,
             credential: Credential::Console { scopes },
+            event_ttl: b24lite_store::events::EVENT_TTL,
         }
     }
 

@@ -131,14 +131,18 @@ async fn event_test_reaches_only_the_calling_applications_handler() {
         .app_call(
             &caller.access_token,
             "event.test",
-            json!({"any": "data", "auth_connector": "sync"}),
+            json!({"any": "data", "q": "a*b", "start": 50, "auth_connector": "sync"}),
         )
         .await;
     assert_eq!((status, &body["result"]), (200, &json!(1)));
 
     let request = &receiver.wait_for(1).await[0];
+    // `*` percent-encoded as PHP's encoder does (decision 25); `start` never reaches the
+    // method (fact 11), so it is not echoed.
     assert!(
-        request.text().contains("data%5BQUERY%5D%5Bany%5D=data"),
+        request
+            .text()
+            .contains("data%5BQUERY%5D%5Bany%5D=data&data%5BQUERY%5D%5Bq%5D=a%2Ab&data%5BLANGUAGE_ID%5D=en&ts="),
         "{}",
         request.text()
     );
@@ -146,7 +150,7 @@ async fn event_test_reaches_only_the_calling_applications_handler() {
     assert_eq!(view["event"], "ONAPPTEST");
     assert_eq!(
         view["data"],
-        json!({"QUERY": {"any": "data"}, "LANGUAGE_ID": "en"})
+        json!({"QUERY": {"any": "data", "q": "a*b"}, "LANGUAGE_ID": "en"})
     );
     assert_eq!(
         view["auth"]["application_token"],
@@ -214,5 +218,94 @@ async fn a_binding_for_an_unknown_user_gets_no_tokens() {
     assert_eq!(
         view["auth"]["application_token"],
         app.tokens["application_token"]
+    );
+}
+
+/// Fact 70: a handler that writes back with the token of each delivery it gets is cut off. The
+/// first write starts a session of 7; each delivered token passes it on one lower, so seven
+/// rounds of events reach the handler and the write made with the seventh token still succeeds
+/// but dispatches nothing.
+#[tokio::test]
+async fn a_handler_writing_back_on_every_event_is_stopped_after_seven_rounds() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let app = server.install_app("crm", &[]);
+    let bind = json!({"event": "ONCRMCONTACTUSERFIELDUPDATE", "handler": receiver.url});
+    assert_eq!(
+        server
+            .app_call(&app.access_token, "event.bind", bind)
+            .await
+            .1["result"],
+        json!(true)
+    );
+    let fields = json!({"fields": {"FIELD_NAME": "LOOP", "USER_TYPE_ID": "string"}});
+    let (status, body) = server.call("crm.contact.userfield.add", fields).await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["result"].as_i64().unwrap();
+
+    let update = |round: usize| json!({"id": id, "fields": {"LABEL": format!("round {round}")}});
+    let mut token = app.access_token.clone();
+    for round in 1..=8 {
+        let (status, body) = server
+            .app_call(&token, "crm.contact.userfield.update", update(round))
+            .await;
+        assert_eq!((status, &body["result"]), (200, &json!(true)), "{body}");
+        if round == 8 {
+            break;
+        }
+        let received = receiver.wait_for(round).await;
+        let view = received[round - 1].decoded();
+        assert_eq!(view["event"], "ONCRMCONTACTUSERFIELDUPDATE");
+        token = view["auth"]["access_token"].as_str().unwrap().to_string();
+    }
+
+    // The eighth change is in the log, without a delivery; nothing more reaches the handler.
+    let (_, events) = server
+        .admin(
+            "GET",
+            "/admin/events?name=ONCRMCONTACTUSERFIELDUPDATE",
+            None,
+        )
+        .await;
+    let events = events.as_array().unwrap().clone();
+    assert_eq!(events.len(), 8, "{events:?}");
+    for (index, event) in events.iter().enumerate() {
+        let query = format!("event_id={}", event["id"]);
+        let expected = if index < 7 { 1 } else { 0 };
+        assert_eq!(
+            crate::delivery::deliveries(&server, &query).await.len(),
+            expected,
+            "deliveries of event {index}"
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(receiver.requests().len(), 7);
+}
+
+/// `data.QUERY` of `ONAPPTEST` keeps the order the parameters came in, wherever `auth` and
+/// `start` stood among them (PHP removes them in place).
+#[tokio::test]
+async fn event_test_echoes_the_parameters_in_their_order() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let app = server.install_app("crm", &[]);
+    let bind = json!({"event": "ONAPPTEST", "handler": receiver.url});
+    let (_, body) = server.app_call(&app.access_token, "event.bind", bind).await;
+    assert_eq!(body["result"], json!(true));
+    let token = &app.access_token;
+    let url = format!(
+        "{}/rest/event.test?auth={token}&x=1&start=2&y=2&auth_connector=c&z=3",
+        server.base_url
+    );
+    let (status, body) = server.get(&url).await;
+    assert_eq!((status, &body["result"]), (200, &json!(1)), "{body}");
+    let request = &receiver.wait_for(1).await[0];
+    assert!(
+        request.text().contains(
+            "&data%5BQUERY%5D%5Bx%5D=1&data%5BQUERY%5D%5By%5D=2&data%5BQUERY%5D%5Bz%5D=3\
+             &data%5BLANGUAGE_ID%5D=en&ts="
+        ),
+        "{}",
+        request.text()
     );
 }

@@ -137,10 +137,8 @@ async fn webhook_delivery_has_the_exact_body_key_order_and_auth_block() {
             request.header("content-type"),
             "application/x-www-form-urlencoded"
         );
-        assert_eq!(
-            request.header("user-agent"),
-            format!("b24lite/{}", env!("CARGO_PKG_VERSION"))
-        );
+        // As real deliveries carry it (open question 2 of the reference; third-party captures).
+        assert_eq!(request.header("user-agent"), "Bitrix24 Webhook Engine");
         let view = request.decoded();
         if let Some(php) = php_view(&request.body) {
             assert_eq!(php, view, "PHP decodes the body differently");

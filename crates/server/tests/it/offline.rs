@@ -22,6 +22,7 @@ async fn fire(server: &TestServer, name: &str, field_id: i64, source: Option<i64
         request_id: b24lite_store::random::hex(16),
         auth_connector: None,
         app_id: source,
+        event_ttl: events::EVENT_TTL,
     };
     events::record(&mut tx, &event, 1_800_000_000)
         .await

@@ -447,6 +447,7 @@ pub fn new_event(name: &str, data: Value, request_id: &str) -> b24lite_store::ev
         request_id: request_id.to_string(),
         auth_connector: None,
         app_id: None,
+        event_ttl: b24lite_store::events::EVENT_TTL,
     }
 }
 

@@ -267,6 +267,7 @@ async fn record(
         request_id: ctx.request.request_id.clone(),
         auth_connector: ctx.request.auth_connector.clone(),
         app_id,
+        event_ttl: ctx.caller.event_ttl,
     };
     events::record(tx, &event, now).await.map_err(internal)?;
     Ok(())
