@@ -11,6 +11,7 @@
 //!   envelopes, `batch`, paging and rate limits.
 //! - [`methods`]: one module per family of REST methods.
 //! - [`dispatch`]: the delivery engine: workers that POST events to their handlers.
+//! - [`housekeeping`]: periodic clean-up of expired application tokens.
 //! - [`clock`]: the time source, movable by tests.
 //!
 //! Invariants: handlers never wait on an event delivery; only `b24lite-store` runs SQL; tokens
@@ -24,6 +25,7 @@ pub mod cli_outgoing;
 pub mod clock;
 pub mod config;
 pub mod dispatch;
+pub mod housekeeping;
 pub mod http;
 pub mod listen;
 pub mod methods;

@@ -192,6 +192,7 @@ impl Server {
     pub async fn run(self) -> anyhow::Result<()> {
         let dispatcher = crate::dispatch::Dispatcher::start(self.state.clone())?;
         let watchers = crate::changes::Watchers::start(&self.state, self.control);
+        let housekeeping = crate::housekeeping::start(self.state.clone());
         let app = http::router(self.state.clone());
         let handle = axum_server::Handle::new();
         tokio::spawn(shutdown_on_signal(handle.clone()));
@@ -209,6 +210,7 @@ impl Server {
                 server.handle(handle).serve(service).await?
             }
         }
+        housekeeping.abort();
         watchers.stop().await;
         dispatcher.stop().await;
         self.state.store.close().await;

@@ -284,6 +284,36 @@ pub async fn issue_event_tokens(
     Ok(pair)
 }
 
+/// Deletes up to `batch` token rows whose access and refresh tokens both expired before
+/// `before` (a spent refresh token counts as expired), with their event-session rows; returns
+/// how many went. Without this every delivery to an application would leave a row for good.
+/// Run it in one transaction: both statements pick the same oldest rows.
+pub async fn purge_expired_tokens(
+    conn: &mut AnyConnection,
+    before: UnixTime,
+    batch: i64,
+) -> Result<u64, StoreError> {
+    sqlx::query(
+        "DELETE FROM event_tokens WHERE access_token IN
+             (SELECT access_token FROM oauth_tokens
+              WHERE refresh_expires_at < $1 AND access_expires_at < $1 ORDER BY id LIMIT $2)",
+    )
+    .bind(before)
+    .bind(batch)
+    .execute(&mut *conn)
+    .await?;
+    let done = sqlx::query(
+        "DELETE FROM oauth_tokens WHERE id IN
+             (SELECT id FROM oauth_tokens
+              WHERE refresh_expires_at < $1 AND access_expires_at < $1 ORDER BY id LIMIT $2)",
+    )
+    .bind(before)
+    .bind(batch)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Exchanges a refresh token of `app_id` for a new pair; `None` when it is unknown, used,
 /// revoked or expired.
 pub async fn refresh(

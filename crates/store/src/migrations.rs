@@ -74,6 +74,12 @@ const SCRIPTS: &[Script] = &[
         postgres: include_str!("../migrations/postgres/0005_offline_position.sql"),
     },
     Script {
+        version: 5004,
+        description: "token expiry",
+        sqlite: include_str!("../migrations/sqlite/0005_token_expiry.sql"),
+        postgres: include_str!("../migrations/postgres/0005_token_expiry.sql"),
+    },
+    Script {
         version: 6001,
         description: "instances",
         sqlite: include_str!("../migrations/sqlite/0006_instances.sql"),

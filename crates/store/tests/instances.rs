@@ -200,6 +200,85 @@ async fn file_secret_rule(store: &Store) {
     assert_ne!(filled.file_secret, first.file_secret);
 }
 
+/// Rows go once both tokens expired before the cut-off, and not before; a spent refresh token
+/// counts as expired; the event-session row goes with its token.
+async fn token_purge_rule(store: &Store) {
+    let mut conn = store.pool().acquire().await.unwrap();
+    let new = NewApp {
+        name: "Purged".into(),
+        handler_url: "http://127.0.0.1:9/install".into(),
+        scopes: vec!["crm".into()],
+    };
+    let app = apps::create(&mut conn, &new, 1000).await.unwrap();
+    apps::install(&mut conn, app.id, 1, true).await.unwrap();
+    let short = Lifetimes {
+        access: 100,
+        refresh: 100,
+    };
+    let long = Lifetimes {
+        access: 100,
+        refresh: 10_000,
+    };
+    let event = apps::issue_event_tokens(&mut conn, app.id, 1, 1000, short, 7)
+        .await
+        .unwrap();
+    let kept = apps::issue_tokens(&mut conn, app.id, 1, 1000, long)
+        .await
+        .unwrap();
+    let spent = apps::issue_tokens(&mut conn, app.id, 1, 1000, long)
+        .await
+        .unwrap();
+    apps::refresh(&mut conn, app.id, &spent.refresh_token, 1050, long)
+        .await
+        .unwrap()
+        .expect("a fresh refresh token works");
+
+    // Nothing has expired before 1100.
+    let mut tx = store.begin_write().await.unwrap();
+    assert_eq!(
+        apps::purge_expired_tokens(&mut tx, 1100, 100)
+            .await
+            .unwrap(),
+        0
+    );
+    tx.commit().await.unwrap();
+    // At 1101: the event's pair and the spent pair, not the one whose refresh token lives on,
+    // nor the pair the refresh issued (its access token lives until 1150).
+    let mut tx = store.begin_write().await.unwrap();
+    assert_eq!(
+        apps::purge_expired_tokens(&mut tx, 1101, 100)
+            .await
+            .unwrap(),
+        2
+    );
+    tx.commit().await.unwrap();
+    for (pair, present) in [(&event, false), (&spent, false), (&kept, true)] {
+        let found = apps::token_credentials(&mut conn, &pair.access_token)
+            .await
+            .unwrap();
+        assert_eq!(found.is_some(), present, "{}", pair.access_token);
+    }
+    let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM event_tokens")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(sessions, 0, "the event-session row went with its token");
+}
+
+#[tokio::test]
+async fn expired_tokens_are_purged_on_both_stores() {
+    let (store, _folder) = sqlite().await;
+    token_purge_rule(&store).await;
+    store.close().await;
+    let Some(database) = PgDatabase::create().await else {
+        eprintln!("skipped PostgreSQL: set B24LITE_TEST_POSTGRES_URL");
+        return;
+    };
+    let store = Store::open(&database.url).await.unwrap();
+    token_purge_rule(&store).await;
+    store.close().await;
+}
+
 #[tokio::test]
 async fn one_file_secret_per_portal_on_both_stores() {
     let (store, _folder) = sqlite().await;

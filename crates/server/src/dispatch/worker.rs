@@ -201,7 +201,12 @@ async fn app_body(
     };
     let tokens = match user_id {
         Some(user_id) => {
-            let lifetimes = engine.state.config.token_lifetimes();
+            let mut lifetimes = engine.state.config.token_lifetimes();
+            if shape != AuthBlock::TokensWithRefresh {
+                // Nobody receives this pair's refresh token: let it end with the access token,
+                // so that the row is purged then instead of in 180 days.
+                lifetimes.refresh = lifetimes.access;
+            }
             let pair = b24lite_store::apps::issue_event_tokens(
                 &mut conn,
                 app.app_id,

@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use crate::receiver::eventually;
 use crate::utils::{InstalledApp, TestServer, decode, keys_of};
 
 fn token(tokens: &Value, key: &str) -> String {
@@ -439,5 +440,56 @@ async fn authorization_codes_expire_after_30_seconds() {
             400,
             oauth_error("invalid_grant", "Invalid authorization code")
         )
+    );
+}
+
+/// Token rows go a day after both their tokens expired (`housekeeping.rs`, run at start and
+/// every ten minutes): until then an expired token answers `expired_token`, afterwards
+/// `invalid_token`. Tokens that still live stay.
+#[tokio::test]
+async fn expired_tokens_are_purged_a_day_after_they_expire() {
+    let server = TestServer::start().await;
+    let lapsed = server.install_app(
+        "crm,user",
+        &["--access-token-ttl", "0", "--refresh-token-ttl", "0"],
+    );
+    let live = server.install_app("crm,user", &[]);
+    let server = server.restart(&[]).await;
+    let lapsed_token = token(&lapsed.tokens, "access_token");
+    let profile =
+        |server: &TestServer, token: &str| format!("{}/rest/profile?auth={token}", server.base_url);
+    assert_eq!(
+        server.get(&profile(&server, &lapsed_token)).await.1["error"],
+        "expired_token",
+        "within the grace day the row stays"
+    );
+
+    // Two days later, as far as the rows can tell.
+    let store = server.open_store().await;
+    let mut conn = store.pool().acquire().await.unwrap();
+    sqlx::query(
+        "UPDATE oauth_tokens SET access_expires_at = access_expires_at - 172800,
+                                 refresh_expires_at = refresh_expires_at - 172800
+         WHERE app_id = $1",
+    )
+    .bind(lapsed.id)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    drop(conn);
+    store.close().await;
+
+    let server = server.restart(&[]).await;
+    let url = profile(&server, &lapsed_token);
+    eventually("the lapsed token to be purged", || async {
+        let (status, body) = server.get(&url).await;
+        (status, &body["error"])
+            .eq(&(401, &json!("invalid_token")))
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        server.get(&profile(&server, &live.access_token)).await.0,
+        200
     );
 }
