@@ -17,14 +17,9 @@ async fn application_handlers_get_a_working_token_of_the_user_behind_the_change(
     let server = TestServer::start().await;
     let receiver = Receiver::start().await;
     let app = server.install_app("crm", &[]);
-    let bind = json!({"event": "ONCRMCONTACTUSERFIELDADD", "handler": receiver.url});
-    assert_eq!(
-        server
-            .app_call(&app.access_token, "event.bind", bind)
-            .await
-            .1["result"],
-        json!(true)
-    );
+    server
+        .bind_event(&app.access_token, "ONCRMCONTACTUSERFIELDADD", &receiver.url)
+        .await;
 
     add_field(&server, "FROM_APP_TEST").await;
     let view = receiver.wait_for(1).await[0].decoded();
@@ -118,14 +113,9 @@ async fn event_test_reaches_only_the_calling_applications_handler() {
     let caller = server.install_app("crm", &[]);
     let other = server.install_app("crm", &[]);
     for app in [&other, &caller] {
-        let bind = json!({"event": "ONAPPTEST", "handler": receiver.url});
-        assert_eq!(
-            server
-                .app_call(&app.access_token, "event.bind", bind)
-                .await
-                .1["result"],
-            json!(true)
-        );
+        server
+            .bind_event(&app.access_token, "ONAPPTEST", &receiver.url)
+            .await;
     }
     let (status, body) = server
         .app_call(
@@ -177,14 +167,9 @@ async fn event_test_reaches_only_the_calling_applications_handler() {
 async fn an_application_event_without_its_application_reaches_no_one() {
     let server = TestServer::start().await;
     let app = server.install_app("crm", &[]);
-    let bind = json!({"event": "ONAPPTEST", "handler": "http://127.0.0.1:9/test"});
-    assert_eq!(
-        server
-            .app_call(&app.access_token, "event.bind", bind)
-            .await
-            .1["result"],
-        json!(true)
-    );
+    server
+        .bind_event(&app.access_token, "ONAPPTEST", "http://127.0.0.1:9/test")
+        .await;
     server
         .record_event("ONAPPTEST", json!({"QUERY": {}}), "stray")
         .await;
@@ -230,14 +215,13 @@ async fn a_handler_writing_back_on_every_event_is_stopped_after_seven_rounds() {
     let server = TestServer::start().await;
     let receiver = Receiver::start().await;
     let app = server.install_app("crm", &[]);
-    let bind = json!({"event": "ONCRMCONTACTUSERFIELDUPDATE", "handler": receiver.url});
-    assert_eq!(
-        server
-            .app_call(&app.access_token, "event.bind", bind)
-            .await
-            .1["result"],
-        json!(true)
-    );
+    server
+        .bind_event(
+            &app.access_token,
+            "ONCRMCONTACTUSERFIELDUPDATE",
+            &receiver.url,
+        )
+        .await;
     let fields = json!({"fields": {"FIELD_NAME": "LOOP", "USER_TYPE_ID": "string"}});
     let (status, body) = server.call("crm.contact.userfield.add", fields).await;
     assert_eq!(status, 200, "{body}");
@@ -289,9 +273,9 @@ async fn event_test_echoes_the_parameters_in_their_order() {
     let server = TestServer::start().await;
     let receiver = Receiver::start().await;
     let app = server.install_app("crm", &[]);
-    let bind = json!({"event": "ONAPPTEST", "handler": receiver.url});
-    let (_, body) = server.app_call(&app.access_token, "event.bind", bind).await;
-    assert_eq!(body["result"], json!(true));
+    server
+        .bind_event(&app.access_token, "ONAPPTEST", &receiver.url)
+        .await;
     let token = &app.access_token;
     let url = format!(
         "{}/rest/event.test?auth={token}&x=1&start=2&y=2&auth_connector=c&z=3",

@@ -189,6 +189,13 @@ impl TestServer {
         tokens
     }
 
+    /// Binds an online handler with `event.bind` as an application; the bind must succeed.
+    pub async fn bind_event(&self, token: &str, event: &str, handler: &str) {
+        let bind = json!({"event": event, "handler": handler});
+        let (status, body) = self.app_call(token, "event.bind", bind).await;
+        assert_eq!((status, &body["result"]), (200, &json!(true)), "{body}");
+    }
+
     /// Calls a method as an application: `/rest/{method}` with `auth` in a JSON body.
     pub async fn app_call(&self, token: &str, method: &str, mut params: Value) -> (u16, Value) {
         params["auth"] = Value::from(token);
