@@ -12,7 +12,7 @@
 
 use std::process::ExitCode;
 
-use b24lite_store::deliveries::{self, DeliveryFilter};
+use b24lite_store::deliveries::{self, DeliveryFilter, Redelivery};
 use b24lite_store::outgoing::{self, OutgoingWebhook, Policy, Signing};
 
 use crate::cli::open_store;
@@ -281,16 +281,24 @@ pub async fn redeliver(args: RedeliverArgs) -> anyhow::Result<ExitCode> {
     let mut conn = store.pool().acquire().await?;
     let now = Clock::default().now();
     let count = match (args.delivery, args.handler) {
-        (Some(id), _) => u64::from(deliveries::redeliver(&mut conn, id, now).await?),
+        (Some(id), _) => {
+            let refusal = match deliveries::redeliver(&mut conn, id, now).await? {
+                Redelivery::Queued => None,
+                Redelivery::Missing => Some("no such delivery"),
+                Redelivery::HandlerGone => Some("its handler was deleted"),
+                Redelivery::InFlight => Some("it is being sent right now; try again"),
+            };
+            if let Some(why) = refusal {
+                eprintln!("b24lite: delivery {id} not queued: {why}");
+                return Ok(ExitCode::from(1));
+            }
+            1
+        }
         (None, Some(handler)) => {
             deliveries::redeliver_failed(&mut conn, handler, args.since, now).await?
         }
         (None, None) => 0,
     };
     println!("{count}");
-    if args.delivery.is_some() && count == 0 {
-        eprintln!("b24lite: no such delivery, or it is being sent right now");
-        return Ok(ExitCode::from(1));
-    }
     Ok(ExitCode::SUCCESS)
 }

@@ -90,6 +90,12 @@ pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<Delivery>, 
     Ok(list(conn, &filter).await?.into_iter().find(|d| d.id == id))
 }
 
+/// A row a worker gave back without an attempt is stored due at 0, so that it goes ahead of
+/// newer rows; shown, that reads as 1970, so it is reported due since it was created.
+fn due_at(stored: Option<UnixTime>, created_at: UnixTime) -> Option<UnixTime> {
+    stored.map(|at| at.max(created_at))
+}
+
 fn delivery_from_row(row: &AnyRow) -> Result<Delivery, StoreError> {
     Ok(Delivery {
         id: row.try_get("id")?,
@@ -98,7 +104,7 @@ fn delivery_from_row(row: &AnyRow) -> Result<Delivery, StoreError> {
         handler_id: row.try_get("handler_id")?,
         status: row.try_get("status")?,
         attempts: row.try_get("attempts")?,
-        next_attempt_at: row.try_get("next_attempt_at")?,
+        next_attempt_at: due_at(row.try_get("next_attempt_at")?, row.try_get("created_at")?),
         last_error: row.try_get("last_error")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -134,23 +140,53 @@ pub async fn attempts(
         .collect()
 }
 
-/// Makes one delivery due now with a fresh round of attempts; `false` when there is none, or
-/// when a worker holds it right now.
+/// What [`redeliver`] did with a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redelivery {
+    /// Due now, with a fresh round of attempts (`attempts` counts that round; the attempt log
+    /// keeps every earlier one).
+    Queued,
+    /// No delivery has that id.
+    Missing,
+    /// Its handler (outgoing webhook or application binding) was deleted: it could only be
+    /// dropped again.
+    HandlerGone,
+    /// A worker holds it right now.
+    InFlight,
+}
+
+/// Makes one delivery due now with a fresh round of attempts, unless its handler is gone or a
+/// worker holds it.
 pub async fn redeliver(
     conn: &mut AnyConnection,
     id: i64,
     now: UnixTime,
-) -> Result<bool, StoreError> {
+) -> Result<Redelivery, StoreError> {
     let done = sqlx::query(
         "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1,
                 last_error = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = $1
-         WHERE id = $2 AND (lease_expires_at IS NULL OR lease_expires_at <= $1)",
+         WHERE id = $2 AND (lease_expires_at IS NULL OR lease_expires_at <= $1)
+           AND handler_id IN (SELECT id FROM event_handlers)",
     )
     .bind(now)
     .bind(id)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(done.rows_affected() > 0)
+    if done.rows_affected() > 0 {
+        return Ok(Redelivery::Queued);
+    }
+    let found = sqlx::query(
+        "SELECT h.id AS handler FROM deliveries d
+         LEFT JOIN event_handlers h ON h.id = d.handler_id WHERE d.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(match found {
+        None => Redelivery::Missing,
+        Some(row) if row.try_get::<Option<i64>, _>("handler")?.is_none() => Redelivery::HandlerGone,
+        Some(_) => Redelivery::InFlight,
+    })
 }
 
 /// Makes every failed delivery of a handler created at or after `since` due now; returns how
@@ -164,7 +200,8 @@ pub async fn redeliver_failed(
     let done = sqlx::query(
         "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1,
                 last_error = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = $1
-         WHERE handler_id = $2 AND status = 'failed' AND created_at >= $3",
+         WHERE handler_id = $2 AND status = 'failed' AND created_at >= $3
+           AND handler_id IN (SELECT id FROM event_handlers)",
     )
     .bind(now)
     .bind(handler_id)

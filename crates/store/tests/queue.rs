@@ -281,3 +281,50 @@ async fn secret_of(conn: &mut b24lite_store::AnyConnection, id: i64) -> Option<S
     let hook = outgoing::get(conn, id).await.unwrap().unwrap();
     hook.signing_secret
 }
+
+/// A row a worker gives back unsent is stored due at 0 (ahead of newer rows); the log shows it
+/// due since its creation, not in 1970, and it is still claimed first.
+#[tokio::test]
+async fn a_released_row_is_shown_due_since_its_creation() {
+    let (store, _folder) = store().await;
+    let add = "ONCRMCONTACTUSERFIELDADD";
+    let mut conn = store.pool().acquire().await.unwrap();
+    outgoing::create(
+        &mut conn,
+        "http://a/",
+        &[add.into()],
+        Policy::Bitrix,
+        false,
+        100,
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    record(&store, &event(add, 1, "r1"), 100).await;
+    record(&store, &event(add, 2, "r2"), 110).await;
+    let claimed = deliveries::claim(&store, "w1", 120, 220, 1, &[])
+        .await
+        .unwrap();
+    let released = Finished {
+        delivery_id: claimed[0].id,
+        owner: "w1".into(),
+        status: deliveries::PENDING,
+        next_attempt_at: Some(0),
+        last_error: None,
+        attempt: None,
+    };
+    deliveries::finish(&store, &[released], 121).await.unwrap();
+
+    let mut conn = store.pool().acquire().await.unwrap();
+    let shown = deliveries::get(&mut conn, claimed[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((shown.next_attempt_at, shown.created_at), (Some(100), 100));
+    drop(conn);
+    let next = deliveries::claim(&store, "w2", 130, 230, 1, &[])
+        .await
+        .unwrap();
+    assert_eq!(next[0].id, claimed[0].id, "the released row goes first");
+    store.close().await;
+}

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use b24lite_store::deliveries::{self, DeliveryFilter};
+use b24lite_store::deliveries::{self, DeliveryFilter, Redelivery};
 use b24lite_store::events::{self, EventFilter};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -155,11 +155,21 @@ async fn redeliver_one(State(state): State<AppState>, Param(id): Param<i64>) -> 
         deliveries::redeliver(&mut conn, id, state.clock.now()).await
     };
     match done.await {
-        Ok(true) => {
+        Ok(Redelivery::Queued) => {
             state.wake_dispatcher();
             Json(json!({"redelivered": true})).into_response()
         }
-        Ok(false) => not_found("delivery that is not in flight"),
+        Ok(Redelivery::Missing) => not_found("delivery"),
+        Ok(Redelivery::HandlerGone) => failure(
+            StatusCode::CONFLICT,
+            "HANDLER_GONE",
+            "the delivery's handler was deleted",
+        ),
+        Ok(Redelivery::InFlight) => failure(
+            StatusCode::CONFLICT,
+            "IN_FLIGHT",
+            "the delivery is being sent right now",
+        ),
         Err(error) => internal(error),
     }
 }

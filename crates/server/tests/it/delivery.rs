@@ -590,10 +590,37 @@ async fn failed_deliveries_can_be_sent_again() {
     assert_eq!(count, "2\n");
     settled(&server, "", 3, "delivered").await;
     assert_eq!(receiver.requests().len(), 6);
-    let (status, _) = server
+    let (status, body) = server
         .admin("POST", "/admin/deliveries/99/redeliver", None)
         .await;
-    assert_eq!(status, 404);
+    assert_eq!(
+        (status, body),
+        (
+            404,
+            json!({"error": "NOT_FOUND", "error_description": "no such delivery"})
+        )
+    );
+    let (ok, stderr) = server.cli_result(&["redeliver", "--delivery", "99"]);
+    assert!(!ok && stderr.contains("no such delivery"), "{stderr}");
+
+    // Once the webhook is deleted its deliveries could only be dropped: they are not queued.
+    server.cli(&["outgoing", "delete", &hook.id.to_string()]);
+    assert_eq!(
+        server.admin("POST", &path, None).await,
+        (
+            409,
+            json!({"error": "HANDLER_GONE", "error_description": "the delivery's handler was deleted"})
+        )
+    );
+    let (ok, stderr) = server.cli_result(&["redeliver", "--delivery", &first.to_string()]);
+    assert!(
+        !ok && stderr.contains("its handler was deleted"),
+        "{stderr}"
+    );
+    let (_, shown) = server
+        .admin("GET", &format!("/admin/deliveries/{first}"), None)
+        .await;
+    assert_eq!(shown["status"], "delivered", "{shown}");
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use axum::extract::{Query, State};
 use axum::response::IntoResponse;
 use b24lite_core::events::CATALOGUE;
-use b24lite_store::deliveries::{self, Delivery, DeliveryFilter, STATUSES};
+use b24lite_store::deliveries::{self, Delivery, DeliveryFilter, Redelivery, STATUSES};
 use b24lite_store::events::{self, Event, EventFilter};
 use b24lite_store::{AnyConnection, StoreError, apps, bindings, outgoing};
 use maud::{Markup, html};
@@ -317,19 +317,21 @@ fn no_delivery(id: i64) -> Failure {
 pub async fn redeliver(State(console): State<Console>, session: Session, Id(id): Id) -> Page {
     let now = console.app.clock.now();
     let mut tx = console.app.store.begin_write().await?;
-    let queued = deliveries::redeliver(&mut tx, id, now).await?;
+    let outcome = deliveries::redeliver(&mut tx, id, now).await?;
     tx.commit().await.map_err(store_failed)?;
     let back = format!("/console/deliveries/{id}");
-    if queued {
-        console.app.wake_dispatcher();
-        let flash = Flash::ok(format!("Delivery {id} queued again."));
-        return Ok(console.done(&session, &back, flash));
-    }
-    // Not queued: there is no such delivery, or a worker is sending it right now.
-    let mut conn = console.conn().await?;
-    deliveries::get(&mut conn, id)
-        .await?
-        .ok_or_else(|| no_delivery(id))?;
-    let text = format!("Delivery {id} is being sent right now; try again in a moment.");
-    Ok(console.done(&session, &back, Flash::error(text)))
+    let flash = match outcome {
+        Redelivery::Queued => {
+            console.app.wake_dispatcher();
+            Flash::ok(format!("Delivery {id} queued again."))
+        }
+        Redelivery::Missing => return Err(no_delivery(id)),
+        Redelivery::HandlerGone => Flash::error(format!(
+            "Delivery {id} cannot be sent again: its handler was deleted."
+        )),
+        Redelivery::InFlight => Flash::error(format!(
+            "Delivery {id} is being sent right now; try again in a moment."
+        )),
+    };
+    Ok(console.done(&session, &back, flash))
 }
