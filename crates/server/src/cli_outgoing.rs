@@ -90,7 +90,8 @@ pub enum DeliveriesCommand {
         /// Only this handler (`event_handler_id`).
         #[arg(long)]
         handler: Option<i64>,
-        /// Only this outgoing webhook.
+        /// Only this outgoing webhook, while it exists (its handlers go with it: list a
+        /// deleted one's deliveries with --handler).
         #[arg(long)]
         webhook: Option<i64>,
         /// Only deliveries created at or after this Unix time.

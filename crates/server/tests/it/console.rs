@@ -514,6 +514,17 @@ async fn changing_and_deleting_a_field_fire_update_setenumvalues_and_delete() {
     let receiver = Receiver::start().await;
     add_webhook(&server, &receiver.url, &[UPDATE, SETENUM, DELETE]).await;
 
+    // A SORT that is no positive number is refused with a message, and nothing changes.
+    let bad = [("label", "Size"), ("sort", "abc")];
+    let (back, message) = browser.submit(&format!("{location}/update"), &bad).await;
+    assert_eq!(
+        (back.as_str(), message.as_str()),
+        (
+            location.as_str(),
+            "SORT must be a positive whole number, not 'abc'."
+        )
+    );
+
     // Label, SORT and MANDATORY: UPDATE only.
     let change = [
         ("label", "Garment size"),

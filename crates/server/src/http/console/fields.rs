@@ -247,7 +247,14 @@ pub async fn update(
             fields.insert(key.into(), json!(label));
         }
     }
-    fields.insert("SORT".into(), json!(form.required("sort")?));
+    // The REST method reads a bad SORT as PHP would (keeping the old one); a form says so.
+    let sort = form.required("sort")?;
+    if !sort.trim().parse::<i64>().is_ok_and(|n| n > 0) {
+        let back = format!("/console/fields/{id}");
+        let text = format!("SORT must be a positive whole number, not '{sort}'.");
+        return Ok(console.done(&session, &back, Flash::error(text)));
+    }
+    fields.insert("SORT".into(), json!(sort.trim()));
     fields.insert("MANDATORY".into(), json!(flag(form.checked("mandatory"))));
     let params = json!({"id": id, "fields": fields});
     finish_update(&console, &session, id, params, "Field saved.").await
