@@ -1,10 +1,12 @@
 //! JSON written the way Bitrix24's PHP encoder writes it (reference-behavior fact 7).
 //!
 //! `/` is escaped as `\/`; `<`, `>`, `&`, `'` and `"` inside strings as `\u003C`, `\u003E`,
-//! `\u0026`, `\u0027`, `\u0022`; other non-ASCII stays raw UTF-8; a float with no fractional
-//! part prints as an integer (`150`, not `150.0`); an empty map prints as `[]`, since PHP has no
-//! empty object, only an empty array (fact 8). Any JSON parser reads the same values; byte
-//! comparisons against captures of a real portal match too.
+//! `\u0026`, `\u0027`, `\u0022`; the line terminators U+2028 and U+2029 as `\u2028`, `\u2029`;
+//! other non-ASCII stays raw UTF-8; a float with no fractional part prints as an integer (`150`,
+//! not `150.0`), and one below 1e-4 or of 1e17 and more in PHP's exponent form (`1.0e-5`); an
+//! empty map prints as `[]`, since PHP has no empty object, only an empty array (fact 8). Any
+//! JSON parser reads the same values; byte comparisons against captures of a real portal match
+//! too.
 //!
 //! [`to_php_json`] writes a whole value; [`Rendered`] keeps a value together with its encoding,
 //! so an answer served many times is encoded once and spliced into each envelope as raw JSON.
@@ -65,11 +67,18 @@ impl Formatter for PhpFormatter {
                 b'>' => b"\\u003E",
                 b'&' => b"\\u0026",
                 b'\'' => b"\\u0027",
+                // U+2028 and U+2029 (E2 80 A8/A9): PHP escapes these line terminators even with
+                // UNESCAPED_UNICODE, as UNESCAPED_LINE_TERMINATORS is not among its flags (fact 7).
+                0xE2 => match fragment.as_bytes().get(index + 1..index + 3) {
+                    Some([0x80, 0xA8]) => b"\\u2028",
+                    Some([0x80, 0xA9]) => b"\\u2029",
+                    _ => continue,
+                },
                 _ => continue,
             };
             writer.write_all(&fragment.as_bytes()[start..index])?;
             writer.write_all(escaped)?;
-            start = index + 1;
+            start = index + if byte == 0xE2 { 3 } else { 1 };
         }
         writer.write_all(&fragment.as_bytes()[start..])
     }
@@ -170,6 +179,14 @@ mod tests {
         assert_eq!(
             php(json!({"url": "https://x/y", "t": "<a href='x'>\"q\" & Я</a>"})),
             r#"{"url":"https:\/\/x\/y","t":"\u003Ca href=\u0027x\u0027\u003E\u0022q\u0022 \u0026 Я\u003C\/a\u003E"}"#
+        );
+    }
+
+    #[test]
+    fn line_terminators_are_escaped() {
+        assert_eq!(
+            php(json!("a\u{2028}b\u{2029}c\u{2027}Я€")),
+            "\"a\\u2028b\\u2029c\u{2027}Я€\""
         );
     }
 

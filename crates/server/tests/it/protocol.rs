@@ -467,6 +467,36 @@ async fn small_durations_are_written_with_php_exponents() {
     }
 }
 
+/// Fact 7: U+2028 and U+2029 in a string are written `\u2028` and `\u2029`, the only non-ASCII
+/// characters PHP's encoder escapes with its flags.
+#[tokio::test]
+async fn line_terminators_are_escaped_as_php_does() {
+    let server = TestServer::start().await;
+    let label = "a\u{2028}b\u{2029}c Я";
+    let add = json!({"fields": {"FIELD_NAME": "LT", "USER_TYPE_ID": "string", "LABEL": label}});
+    let (status, body) = server.call("crm.contact.userfield.add", add).await;
+    assert_eq!(status, 200, "{body}");
+    let url = format!(
+        "{}crm.contact.userfield.get?id={}",
+        server.webhook_url, body["result"]
+    );
+    let text = server
+        .client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#""EDIT_FORM_LABEL":{"ar":"a\u2028b\u2029c Я","#),
+        "{text}"
+    );
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["result"]["EDIT_FORM_LABEL"]["en"], label);
+}
+
 #[tokio::test]
 async fn cli_webhooks_work_while_the_server_runs() {
     let server = TestServer::start().await;
