@@ -290,9 +290,10 @@ async fn read_params(
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
+        // The scheme name is case-insensitive (RFC 9110 §11.1): `BEARER x` is a Bearer token too.
         .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
+            let (scheme, token) = v.trim_start().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
         })
         .map(|token| token.trim().to_string());
     let content_type = headers

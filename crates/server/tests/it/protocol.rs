@@ -176,14 +176,25 @@ async fn oauth_form_without_or_with_an_unknown_token() {
     assert_eq!(form, (401, invalid.clone()));
     let json_body = post_raw(&server, &url, "application/json", r#"{"auth":"0123abc"}"#).await;
     assert_eq!(json_body, (401, invalid.clone()));
+    for header in ["Bearer 0123abc", "BEARER 0123abc", "bearer  0123abc"] {
+        let response = server
+            .client()
+            .get(&url)
+            .header("authorization", header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(decode(response).await, (401, invalid.clone()), "{header}");
+    }
+    // Another scheme carries no token.
     let response = server
         .client()
         .get(&url)
-        .header("authorization", "Bearer 0123abc")
+        .header("authorization", "Basic 0123abc")
         .send()
         .await
         .unwrap();
-    assert_eq!(decode(response).await, (401, invalid));
+    assert_eq!(decode(response).await, (401, no_auth));
 }
 
 #[tokio::test]
