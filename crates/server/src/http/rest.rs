@@ -67,12 +67,28 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
             (Ok(envelope), Format::Xml) => xml::respond(StatusCode::OK, &envelope.into_tree()),
             (Err(error), format) => render_error(format, &error),
         };
+        let response = with_allow_on_405(response);
         let latency_ms = (state.clock.now_f64() - started) * 1000.0;
         tracing::info!(status = response.status().as_u16(), latency_ms, "rest call");
         response
     }
     .instrument(span)
     .await
+}
+
+/// The HTTP methods `/rest/...` serves.
+const ALLOWED_METHODS: &str = "GET, POST, HEAD";
+
+/// A 405 names the methods that would have been served, as HTTP requires of it (RFC 9110
+/// §15.5.6); at the top level only a refused HTTP method answers 405.
+fn with_allow_on_405(mut response: Response) -> Response {
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        response.headers_mut().insert(
+            header::ALLOW,
+            axum::http::HeaderValue::from_static(ALLOWED_METHODS),
+        );
+    }
+    response
 }
 
 /// `/rest` and `/rest/` name no method.
@@ -212,11 +228,14 @@ fn preflight(state: &AppState, target: &Target, request: &Request) -> Result<(),
 /// The method's parameters (body over query, `auth` removed) and the OAuth token: `auth` in the
 /// query, else in the body, else a Bearer header (decision 3).
 fn merge_params(query: Params, body: BodyParams) -> (Params, Option<String>) {
+    // An empty `auth` carries no token, so it does not hide one from a later source (decision
+    // 3); PHP's merged request would have used the body's in that case too.
     let access_token = [query.get("auth"), body.params.get("auth")]
         .into_iter()
         .flatten()
-        .find_map(as_php_string)
-        .or(body.bearer);
+        .filter_map(as_php_string)
+        .chain(body.bearer)
+        .find(|token| !token.is_empty());
     let mut params = query;
     params::merge_over(&mut params, body.params);
     // Removed in place: the other parameters keep their order, as PHP's unset leaves it (the
@@ -271,9 +290,10 @@ async fn read_params(
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
+        // The scheme name is case-insensitive (RFC 9110 §11.1): `BEARER x` is a Bearer token too.
         .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
+            let (scheme, token) = v.trim_start().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
         })
         .map(|token| token.trim().to_string());
     let content_type = headers

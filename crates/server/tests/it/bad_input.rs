@@ -230,8 +230,19 @@ async fn wrong_http_methods() {
             .send()
             .await
             .unwrap();
+        // RFC 9110: a 405 lists the methods that are served.
+        assert_eq!(response.headers()["allow"], "GET, POST, HEAD", "{method}");
         let answer = decode(response).await;
-        assert!(is_invalid_request(&answer, 405), "{method}: {answer:?}");
+        assert_eq!(
+            answer,
+            (
+                405,
+                json!({
+                    "error": "INVALID_REQUEST",
+                    "error_description": format!("HTTP method {method} is not supported; use GET or POST"),
+                })
+            )
+        );
     }
     let response = server.client().head(&url).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);

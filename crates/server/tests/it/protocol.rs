@@ -176,14 +176,25 @@ async fn oauth_form_without_or_with_an_unknown_token() {
     assert_eq!(form, (401, invalid.clone()));
     let json_body = post_raw(&server, &url, "application/json", r#"{"auth":"0123abc"}"#).await;
     assert_eq!(json_body, (401, invalid.clone()));
+    for header in ["Bearer 0123abc", "BEARER 0123abc", "bearer  0123abc"] {
+        let response = server
+            .client()
+            .get(&url)
+            .header("authorization", header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(decode(response).await, (401, invalid.clone()), "{header}");
+    }
+    // Another scheme carries no token.
     let response = server
         .client()
         .get(&url)
-        .header("authorization", "Bearer 0123abc")
+        .header("authorization", "Basic 0123abc")
         .send()
         .await
         .unwrap();
-    assert_eq!(decode(response).await, (401, invalid));
+    assert_eq!(decode(response).await, (401, no_auth));
 }
 
 #[tokio::test]
@@ -373,6 +384,128 @@ async fn a_stray_start_parameter_is_harmless() {
         .get(&format!("{}profile?start=-1", server.webhook_url))
         .await;
     assert_eq!((status, &body["result"]), (200, &admin_profile()));
+}
+
+/// Decision 3: an empty `auth` in the query is no token, so the body's `auth` (or a Bearer
+/// header) is still found.
+#[tokio::test]
+async fn an_empty_auth_does_not_hide_a_later_token() {
+    let server = TestServer::start().await;
+    let app = server.install_app("crm", &[]);
+    let url = format!("{}/rest/profile?auth=", server.base_url);
+    let form = "application/x-www-form-urlencoded";
+    let (status, body) = post_raw(&server, &url, form, format!("auth={}", app.access_token)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_success(&body, &admin_profile(), true);
+    let response = server
+        .client()
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {}", app.access_token))
+        .body(r#"{"auth":""}"#)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = decode(response).await;
+    assert_eq!(status, 200, "{body}");
+    assert_success(&body, &admin_profile(), true);
+}
+
+/// Fact 8: PHP has no empty object, so an empty map anywhere in an answer is written `[]` (here
+/// the empty `QUERY` of an `event.test` read back from the offline queue).
+#[tokio::test]
+async fn empty_maps_are_written_as_empty_lists() {
+    let server = TestServer::start().await;
+    let app = server.install_app("crm", &[]);
+    let token = &app.access_token;
+    let bind = json!({"event": "ONAPPTEST", "event_type": "offline"});
+    assert_eq!(server.app_call(token, "event.bind", bind).await.0, 200);
+    // Another connector's call, so that the record is kept for this one (fact 96).
+    let (status, _) = server
+        .app_call(token, "event.test", json!({"auth_connector": "other"}))
+        .await;
+    assert_eq!(status, 200);
+    let response = server
+        .client()
+        .post(format!("{}/rest/event.offline.get", server.base_url))
+        .form(&[("auth", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains(r#""EVENT_DATA":{"QUERY":[],"LANGUAGE_ID":"en"}"#),
+        "{text}"
+    );
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let event = &body["result"]["events"][0];
+    let expected = json!({
+        "process_id": null,
+        "events": [{
+            "ID": "1",
+            "TIMESTAMP_X": event["TIMESTAMP_X"],
+            "EVENT_NAME": "ONAPPTEST",
+            "EVENT_DATA": {"QUERY": [], "LANGUAGE_ID": "en"},
+            "EVENT_ADDITIONAL": {"user_id": "1"},
+            "MESSAGE_ID": event["MESSAGE_ID"],
+        }],
+    });
+    assert_success(&body, &expected, true);
+}
+
+/// Fact 7: floats are written as PHP writes them, so a duration under 0.0001 s (a quick
+/// `batch` sub-call) takes PHP's exponent form (`3.4e-5`), never `0.000034`.
+#[tokio::test]
+async fn small_durations_are_written_with_php_exponents() {
+    let server = TestServer::start().await;
+    let cmd = vec!["user.admin"; 20];
+    let response = server
+        .client()
+        .post(format!("{}batch", server.webhook_url))
+        .json(&json!({"cmd": cmd}))
+        .send()
+        .await
+        .unwrap();
+    let text = response.text().await.unwrap();
+    assert!(!text.contains(":0.0000"), "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["result"]["result"], json!(vec![true; 20]));
+    for time in body["result"]["result_time"].as_array().unwrap() {
+        let duration = time["duration"].as_f64().unwrap();
+        let finish = time["finish"].as_f64().unwrap();
+        let start = time["start"].as_f64().unwrap();
+        assert!((finish - start - duration).abs() < 1e-6, "{time}");
+    }
+}
+
+/// Fact 7: U+2028 and U+2029 in a string are written `\u2028` and `\u2029`, the only non-ASCII
+/// characters PHP's encoder escapes with its flags.
+#[tokio::test]
+async fn line_terminators_are_escaped_as_php_does() {
+    let server = TestServer::start().await;
+    let label = "a\u{2028}b\u{2029}c Я";
+    let add = json!({"fields": {"FIELD_NAME": "LT", "USER_TYPE_ID": "string", "LABEL": label}});
+    let (status, body) = server.call("crm.contact.userfield.add", add).await;
+    assert_eq!(status, 200, "{body}");
+    let url = format!(
+        "{}crm.contact.userfield.get?id={}",
+        server.webhook_url, body["result"]
+    );
+    let text = server
+        .client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#""EDIT_FORM_LABEL":{"ar":"a\u2028b\u2029c Я","#),
+        "{text}"
+    );
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["result"]["EDIT_FORM_LABEL"]["en"], label);
 }
 
 #[tokio::test]
