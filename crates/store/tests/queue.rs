@@ -18,6 +18,18 @@ async fn store() -> (Store, tempfile::TempDir) {
     (store, folder)
 }
 
+/// An unsigned outgoing webhook on `event`, created at time 100.
+async fn subscribe(
+    conn: &mut b24lite_store::AnyConnection,
+    url: &str,
+    event: &str,
+    policy: Policy,
+) -> outgoing::OutgoingWebhook {
+    outgoing::create(conn, url, &[event.into()], policy, false, 100)
+        .await
+        .unwrap()
+}
+
 fn event(name: &str, id: i64, request: &str) -> NewEvent {
     NewEvent {
         name: name.into(),
@@ -41,36 +53,9 @@ async fn fan_out_claims_and_leases() {
     let (store, _folder) = store().await;
     let mut conn = store.pool().acquire().await.unwrap();
     let add = "ONCRMCONTACTUSERFIELDADD";
-    let a = outgoing::create(
-        &mut conn,
-        "http://a/",
-        &[add.into()],
-        Policy::Bitrix,
-        false,
-        100,
-    )
-    .await
-    .unwrap();
-    let b = outgoing::create(
-        &mut conn,
-        "http://b/",
-        &[add.into()],
-        Policy::Retry,
-        false,
-        100,
-    )
-    .await
-    .unwrap();
-    let off = outgoing::create(
-        &mut conn,
-        "http://c/",
-        &[add.into()],
-        Policy::Retry,
-        false,
-        100,
-    )
-    .await
-    .unwrap();
+    let a = subscribe(&mut conn, "http://a/", add, Policy::Bitrix).await;
+    let b = subscribe(&mut conn, "http://b/", add, Policy::Retry).await;
+    let off = subscribe(&mut conn, "http://c/", add, Policy::Retry).await;
     outgoing::set_enabled(&mut conn, off.id, false)
         .await
         .unwrap();
@@ -147,16 +132,7 @@ async fn newest_first_lists_page_backwards_under_their_filters() {
     let (store, _folder) = store().await;
     let (add, delete) = ("ONCRMCONTACTUSERFIELDADD", "ONCRMCONTACTUSERFIELDDELETE");
     let mut conn = store.pool().acquire().await.unwrap();
-    let hook = outgoing::create(
-        &mut conn,
-        "http://a/",
-        &[add.into()],
-        Policy::Bitrix,
-        false,
-        100,
-    )
-    .await
-    .unwrap();
+    let hook = subscribe(&mut conn, "http://a/", add, Policy::Bitrix).await;
     drop(conn);
     for n in 1..=5 {
         let name = if n % 2 == 1 { add } else { delete };
@@ -210,16 +186,7 @@ async fn signing_secrets_are_kept_rotated_and_claimed() {
     let (store, _folder) = store().await;
     let add = "ONCRMCONTACTUSERFIELDADD";
     let mut conn = store.pool().acquire().await.unwrap();
-    let hook = outgoing::create(
-        &mut conn,
-        "http://a/",
-        &[add.into()],
-        Policy::Bitrix,
-        false,
-        100,
-    )
-    .await
-    .unwrap();
+    let hook = subscribe(&mut conn, "http://a/", add, Policy::Bitrix).await;
     assert_eq!(hook.signing_secret, None);
 
     let set = async |conn: &mut b24lite_store::AnyConnection, id: i64, signing: Signing| {
@@ -289,16 +256,7 @@ async fn a_released_row_is_shown_due_since_its_creation() {
     let (store, _folder) = store().await;
     let add = "ONCRMCONTACTUSERFIELDADD";
     let mut conn = store.pool().acquire().await.unwrap();
-    outgoing::create(
-        &mut conn,
-        "http://a/",
-        &[add.into()],
-        Policy::Bitrix,
-        false,
-        100,
-    )
-    .await
-    .unwrap();
+    subscribe(&mut conn, "http://a/", add, Policy::Bitrix).await;
     drop(conn);
     record(&store, &event(add, 1, "r1"), 100).await;
     record(&store, &event(add, 2, "r2"), 110).await;

@@ -700,14 +700,8 @@ async fn the_admin_api_needs_its_key_and_metrics_count_the_work() {
     server.record_event(ADD, fields(1, "UF_CRM_A"), "r1").await;
     settled(&server, "", 1, "delivered").await;
     let text = server
-        .client()
-        .get(format!("{}/metrics", server.base_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .get_text(&format!("{}/metrics", server.base_url))
+        .await;
     for line in [
         format!("b24lite_events_total{{event=\"{ADD}\"}} 1"),
         "b24lite_deliveries{status=\"delivered\"} 1".to_string(),

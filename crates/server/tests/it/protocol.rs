@@ -491,15 +491,7 @@ async fn line_terminators_are_escaped_as_php_does() {
         "{}crm.contact.userfield.get?id={}",
         server.webhook_url, body["result"]
     );
-    let text = server
-        .client()
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.get_text(&url).await;
     assert!(
         text.contains(r#""EDIT_FORM_LABEL":{"ar":"a\u2028b\u2029c Я","#),
         "{text}"

@@ -387,6 +387,12 @@ impl TestServer {
     }
 
     /// Runs a `b24lite` management command on this server's store; returns stdout.
+    /// GETs `url` and answers the body as it came, for checks on the exact bytes.
+    pub async fn get_text(&self, url: &str) -> String {
+        let response = self.client.get(url).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     pub fn cli(&self, args: &[&str]) -> String {
         let (success, stdout, stderr) = self.cli_outcome(args);
         assert!(success, "b24lite {args:?} failed: {stderr}");
