@@ -67,19 +67,19 @@ pub async fn ensure_portal(
     now: UnixTime,
 ) -> Result<Portal, StoreError> {
     sqlx::query(
-        "INSERT INTO portal (id, domain, base_url, member_id, file_secret, created_at)
-         VALUES (1, $1, $2, $3, $4, $5)
+        "INSERT INTO portal (id, domain, base_url, member_id, created_at)
+         VALUES (1, $1, $2, $3, $4)
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(domain_of(base_url))
     .bind(base_url)
     .bind(random::hex(32))
-    .bind(random::hex(64))
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    // The migration that added the column left existing portals without a secret. Only an
-    // empty one is replaced, so instances starting together keep whichever was written first.
+    // One place gives the secret, to new portals and to those made before the column existed
+    // (both start with it empty). Only an empty one is replaced, so instances starting together
+    // keep whichever was written first.
     sqlx::query("UPDATE portal SET file_secret = $1 WHERE id = 1 AND file_secret = ''")
         .bind(random::hex(64))
         .execute(&mut *conn)
